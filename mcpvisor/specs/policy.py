@@ -61,14 +61,19 @@ class Backoff:
         """The un-jittered delay before consecutive restart number ``attempt`` (1-based)."""
         if attempt < 1:
             raise ValueError("attempt is 1-based")
-        # Cap the exponent before raising: multiplier ** 10_000 overflows a float.
         if self.initial == 0:
             return 0.0
-        if self.multiplier > 1:
-            steps_to_cap = math.log(self.max / self.initial, self.multiplier) if self.max else 0
-            if attempt - 1 > steps_to_cap:
-                return self.max
-        return min(self.max, self.initial * self.multiplier ** (attempt - 1))
+        if self.multiplier == 1:
+            return float(self.initial)
+        # Compare exponents instead of raising first: multiplier ** 10_000 overflows a float, and
+        # so can a subnormal ``initial`` times a large power even below the cap.
+        steps_to_cap = math.log(self.max, self.multiplier) - math.log(self.initial, self.multiplier)
+        if attempt - 1 >= steps_to_cap:
+            return float(self.max)
+        try:
+            return float(min(self.max, self.initial * float(self.multiplier) ** (attempt - 1)))
+        except OverflowError:
+            return float(self.max)
 
     def delay(self, attempt: int, u: float) -> float:
         """The jittered delay for ``attempt``, given a uniform draw ``u`` in [0, 1)."""

@@ -36,6 +36,12 @@ def name_problem(name: object) -> str | None:
     return None
 
 
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    # A typed wrapper: with a bare ``converter=tuple`` mypy's attrs plugin rejects every
+    # argument (``expected "_T_co"``).
+    return tuple(value)
+
+
 def _frozen_str_map(value: Mapping[str, str] | None) -> Mapping[str, str]:
     return MappingProxyType(dict(value or {}))
 
@@ -137,8 +143,12 @@ class StdioSpec(_Supervised):
     """
 
     command: str
-    args: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    env: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_str_map, repr=_masked)
+    args: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    # Left out of the hash (a mappingproxy is unhashable) but kept in equality: specs stay
+    # usable as dict keys.
+    env: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_frozen_str_map, repr=_masked, hash=False
+    )
     cwd: str | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -160,6 +170,7 @@ def _url_problems(c: _Checker, url: object, *, sse: bool) -> None:
     if isinstance(url, str):
         try:
             parts = urlsplit(url)
+            _ = parts.port  # raises ValueError unless the port is a number in 0-65535
             ok = parts.scheme in ("http", "https") and bool(parts.hostname)
         except ValueError:
             ok = False
@@ -171,7 +182,9 @@ class HttpSpec(_Supervised):
     """A server reached over streamable HTTP. ``headers`` (often a bearer token) are masked."""
 
     url: str = attrs.field(repr=_url_repr)
-    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_str_map, repr=_masked)
+    headers: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_frozen_str_map, repr=_masked, hash=False
+    )
 
     def __attrs_post_init__(self) -> None:
         c = _Checker()
@@ -186,7 +199,9 @@ class SseSpec(_Supervised):
     """A server reached over the legacy HTTP+SSE transport. Supported, not recommended."""
 
     url: str = attrs.field(repr=_url_repr)
-    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_str_map, repr=_masked)
+    headers: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_frozen_str_map, repr=_masked, hash=False
+    )
 
     def __attrs_post_init__(self) -> None:
         c = _Checker()
@@ -225,6 +240,10 @@ ServerSpec: TypeAlias = StdioSpec | HttpSpec | SseSpec | InProcessSpec
 SERVER_SPEC_TYPES: tuple[type[ServerSpec], ...] = (StdioSpec, HttpSpec, SseSpec, InProcessSpec)
 
 
+def _spec_tuple(value: Iterable[ServerSpec]) -> tuple[ServerSpec, ...]:
+    return tuple(value)
+
+
 def _frozen_groups(value: Mapping[str, Strategy] | None) -> Mapping[str, Strategy]:
     return MappingProxyType(dict(value or {}))
 
@@ -237,8 +256,8 @@ class SupervisorSpec:
     the failed member and the ones declared after it.
     """
 
-    servers: tuple[ServerSpec, ...] = attrs.field(converter=tuple)
-    groups: Mapping[str, Strategy] = attrs.field(factory=dict, converter=_frozen_groups)
+    servers: tuple[ServerSpec, ...] = attrs.field(converter=_spec_tuple)
+    groups: Mapping[str, Strategy] = attrs.field(factory=dict, converter=_frozen_groups, hash=False)
 
     def __attrs_post_init__(self) -> None:
         c = _Checker()
