@@ -186,6 +186,10 @@ def _type_problem(value: object, tp: Any) -> str | None:
     raise TypeError(f"no config type check for {tp!r}")  # pragma: no cover
 
 
+def _members(tp: Any) -> tuple[Any, ...]:
+    return get_args(tp) if get_origin(tp) in (Union, UnionType) else (tp,)
+
+
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return get_type_hints(cls)
@@ -210,11 +214,11 @@ class _Loader:
         return spec
 
     def find_duplicate_keys(self, node: object, path: str) -> None:
-        if isinstance(node, DuplicateKeysDict):
-            for key in node.duplicates:
-                self.problem(_join(path, key), "duplicate key; only the last one would count")
         if isinstance(node, Mapping):
+            duplicates = node.duplicates if isinstance(node, DuplicateKeysDict) else ()
             for key, value in node.items():
+                if key in duplicates:
+                    self.problem(_join(path, key), "duplicate key; only the last one would count")
                 self.find_duplicate_keys(value, _join(path, key))
         elif isinstance(node, list):
             for i, item in enumerate(node):
@@ -447,7 +451,7 @@ class _Loader:
         self, layers: list[_Layer], home: str, groups: Mapping[str, Any]
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """Keyword arguments for the supervision fields, and the path each came from."""
-        kwargs, origins, _ = self.fields(_Supervised, layers, home, skip={"name"})
+        kwargs, origins, _, _ = self.fields(_Supervised, layers, home, skip={"name"})
         group = kwargs.get("group")
         if isinstance(group, str) and group not in groups:
             self.problem(origins["group"], _unknown("group", group, groups))
@@ -471,9 +475,10 @@ class _Loader:
         home: str,
         *,
         skip: frozenset[str] | set[str] = frozenset(),
-    ) -> tuple[dict[str, Any], dict[str, str], bool]:
-        """Checked keyword arguments for ``cls`` from ``layers``, the path of each, and whether
-        every value was valid (invalid ones are reported and left out).
+    ) -> tuple[dict[str, Any], dict[str, str], bool, bool]:
+        """Checked keyword arguments for ``cls`` from ``layers``, the path of each, whether
+        every value of ``cls``'s own had the right type, and whether every nested object was
+        valid. Invalid values are reported and left out.
 
         Nested attrs classes are built from the same key in every layer, merged field by
         field.
@@ -488,7 +493,7 @@ class _Loader:
                         self.problem(_join(path, key), _unknown_key(str(key), names))
         kwargs: dict[str, Any] = {}
         origins: dict[str, str] = {}
-        ok = True
+        ok = nested_ok = True
         for field in names:
             tp = hints[field]
             if attrs.has(tp):
@@ -500,11 +505,11 @@ class _Loader:
                             nested.append((value, _join(path, field)))
                         else:
                             self.problem(_join(path, field), "must be an object")
-                            ok = False
+                            nested_ok = False
                 origins[field] = _join(here, field)
                 built = self.build(tp, nested, _join(here, field))
                 if built is _INVALID:
-                    ok = False
+                    nested_ok = False
                 else:
                     kwargs[field] = built
                 continue
@@ -517,16 +522,18 @@ class _Loader:
                         kwargs[field] = value
                         origins[field] = _join(path, field)
                     break
-        return kwargs, origins, ok
+        return kwargs, origins, ok, nested_ok
 
     def build(self, cls: type, layers: list[_Layer], home: str) -> Any:
         """An instance of the policy class ``cls`` merged from ``layers``, or ``_INVALID``."""
-        kwargs, origins, ok = self.fields(cls, layers, home)
+        kwargs, origins, ok, nested_ok = self.fields(cls, layers, home)
         if not ok:
             # Built from what is left, a cross-field check could blame a valid value.
             return _INVALID
         try:
-            return cls(**kwargs)
+            # A bad nested object was replaced by its default, so cls's own checks still run.
+            built = cls(**kwargs)
+            return built if nested_ok else _INVALID
         except ConfigError as e:
             here = layers[-1][1] if layers else home
             for p in e.problems:
@@ -544,6 +551,13 @@ class _Loader:
         if problem is not None:
             self.problem(path, problem)
             return _INVALID
+        if isinstance(value, int) and not isinstance(value, bool) and float in _members(tp):
+            # JSON writes 60 for 60.0; a float field should hold a float either way.
+            try:
+                return float(value)
+            except OverflowError:
+                self.problem(path, "is too large")
+                return _INVALID
         return value
 
     def string(self, value: object, path: str) -> object:
