@@ -111,7 +111,7 @@ def stdio_specs(
     name: st.SearchStrategy[str] | None = None, groups: list[str] | None = None
 ) -> st.SearchStrategy[StdioSpec]:
     """Valid :class:`StdioSpec` values; text fields are arbitrary, ``${`` and all."""
-    return (name or names()).flatmap(
+    return (names() if name is None else name).flatmap(
         lambda n: st.builds(
             StdioSpec,
             command=st.text(min_size=1, max_size=20).filter(lambda s: bool(s.strip())),
@@ -127,7 +127,7 @@ def http_specs(
     name: st.SearchStrategy[str] | None = None, groups: list[str] | None = None
 ) -> st.SearchStrategy[HttpSpec]:
     """Valid :class:`HttpSpec` values."""
-    return (name or names()).flatmap(
+    return (names() if name is None else name).flatmap(
         lambda n: st.builds(
             HttpSpec, url=urls(), headers=_string_maps(), **_supervised(n, groups or [])
         )
@@ -138,7 +138,7 @@ def sse_specs(
     name: st.SearchStrategy[str] | None = None, groups: list[str] | None = None
 ) -> st.SearchStrategy[SseSpec]:
     """Valid :class:`SseSpec` values."""
-    return (name or names()).flatmap(
+    return (names() if name is None else name).flatmap(
         lambda n: st.builds(
             SseSpec, url=urls(), headers=_string_maps(), **_supervised(n, groups or [])
         )

@@ -46,6 +46,10 @@ class ConfigError(MCPVisorError, ValueError):
             raise ValueError("ConfigError needs at least one problem")
         super().__init__(self._render())
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[tuple[Problem, ...]]]:
+        # The default would rebuild from the rendered message, one "problem" per character.
+        return (type(self), (self.problems,))
+
     def _render(self) -> str:
         if len(self.problems) == 1:
             return str(self.problems[0])

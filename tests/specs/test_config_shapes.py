@@ -276,7 +276,9 @@ def test_the_claude_desktop_example_loads_with_secrets_masked(
     spec = load_config(EXAMPLES / "claude_desktop_config.json")
 
     assert spec.names == ("filesystem", "github", "linear")
-    assert spec["filesystem"].args[-2:] == ("/home/ada/Desktop", "/home/ada/Downloads")
+    filesystem = spec["filesystem"]
+    assert isinstance(filesystem, StdioSpec)
+    assert filesystem.args[-2:] == ("/home/ada/Desktop", "/home/ada/Downloads")
     assert spec.groups == {"workspace": "one_for_one"}
     text = repr(spec)
     assert "ghp_example" not in text

@@ -138,7 +138,7 @@ def test_expanded_secrets_are_masked_in_reprs() -> None:
         },
         environ={"SECRET": SECRET},
     )
-    assert spec["a"].env == {"TOKEN": SECRET}
+    assert spec["a"] == StdioSpec(name="a", command="x", env={"TOKEN": SECRET})
     text = repr(spec) + str(spec) + "".join(repr(s) for s in spec.servers)
     assert SECRET not in text
     assert "'https://h.example/mcp?key=***'" in text
