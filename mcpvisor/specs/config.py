@@ -91,8 +91,9 @@ def load_config(
     Every string value (not the keys of ``env`` and ``headers``) may use ``${NAME}``,
     ``${env:NAME}`` or ``${NAME:-default}``, read from ``environ`` (default ``os.environ``) at
     load time; ``$${`` is a literal ``${``. Keys other hosts add to a server (``autoApprove``,
-    ``description``...) are logged as ``config.unknown_key`` warnings and ignored; unknown keys
-    in mcpvisor's own sections are errors.
+    ``description``...) are logged as ``config.unknown_key`` warnings and ignored, as is VS
+    Code's ``envFile``; unknown keys in mcpvisor's own sections are errors. Other top-level
+    keys (a host's own settings) are ignored.
 
     Raises :class:`ConfigError` listing every problem, each at its path in the file
     (``mcpServers.github.restart.backoff.jitter``). Messages never include values from ``env``
@@ -208,9 +209,9 @@ class _Loader:
     def load(self, data: object) -> SupervisorSpec:
         self.find_duplicate_keys(data, "")
         spec = self.supervisor(data)
-        if self.problems or spec is None:
+        if spec is None or self.problems:
             # The same default can be reached from several servers: report it once.
-            raise ConfigError(dict.fromkeys(self.problems) or [Problem("", "invalid config")])
+            raise ConfigError(dict.fromkeys(self.problems))
         return spec
 
     def find_duplicate_keys(self, node: object, path: str) -> None:
