@@ -633,8 +633,7 @@ class _Tx:
         if streak > m.policy.max_restarts or any(self.exceeds(s) for s in (server, *taken_down)):
             victims: tuple[str, ...] = (server,)
             causes = {server: cause}
-            if siblings:
-                assert m.group is not None
+            if m.group is not None and strategy != "one_for_one":
                 victims = tuple(
                     s for s in self.group_members[m.group] if s == server or self.state(s) in _LIVE
                 )
