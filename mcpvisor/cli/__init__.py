@@ -1,0 +1,151 @@
+"""The ``mcpvisor`` command: a live demo, and supervising the servers of an MCP config file.
+
+``mcpvisor demo`` runs bundled servers (one of them crashes now and then, one never starts)
+under supervision and shows their lifecycle live. ``run``, ``check``, ``tools`` and
+``call`` take a Claude Desktop, Cursor or VS Code config file. See ``mcpvisor --help``.
+
+Exit codes: 0 success; 1 a runtime failure (a required server down, a failed call); 2 bad
+usage or a bad config; 130 interrupted before the command could finish cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from mcpvisor.cli._errors import exit_code_for, message_for
+from mcpvisor.cli._logging import LEVELS, configure_logging
+
+__all__ = ["main"]
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("mcpvisor")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (exposed for tests and documentation)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default=argparse.SUPPRESS,
+        help="log to stderr at this level and above (default: warning)",
+    )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show tracebacks for errors",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="mcpvisor",
+        description="Supervise MCP servers the way OTP supervises processes.",
+        parents=[common],
+    )
+    parser.set_defaults(log_level="warning", debug=False)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="watch bundled servers crash, back off, restart and drop, live",
+        description=(
+            "Supervise four bundled servers (healthy, flaky, HTTP, broken) while a few "
+            "callers make tool calls, and show each server's state and the lifecycle events "
+            "live. Ends after --duration seconds or on Ctrl-C with a summary."
+        ),
+    )
+    demo.add_argument("--duration", type=float, default=20.0, help="seconds to run (default 20)")
+    demo.add_argument(
+        "--seed", type=int, default=None, help="seed for the crash schedule and the calls"
+    )
+    demo.add_argument(
+        "--callers", type=int, default=3, help="concurrent callers making tool calls (default 3)"
+    )
+    _add_output(demo, plain=True)
+
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="supervise the servers of a config file until Ctrl-C",
+        description=(
+            "Supervise every server in CONFIG until SIGINT or SIGTERM. Shows a live view on "
+            "a terminal and writes JSON-lines events otherwise."
+        ),
+    )
+    run.add_argument("config", help="a Claude Desktop, Cursor or VS Code MCP config file")
+    _add_output(run, plain=True)
+
+    check = sub.add_parser(
+        "check",
+        parents=[common],
+        help="start each server of a config once and report",
+        description=(
+            "Start every server in CONFIG once (no restarts), list its tools and print a "
+            "table. Exits 0 if every required server came up (every server with --strict)."
+        ),
+    )
+    check.add_argument("config")
+    check.add_argument("--strict", action="store_true", help="every server must come up")
+    _add_output(check)
+
+    tools = sub.add_parser(
+        "tools",
+        parents=[common],
+        help="list the namespaced tools of every server in a config",
+        description="Start the servers in CONFIG once and print their tools as server__tool.",
+    )
+    tools.add_argument("config")
+    _add_output(tools)
+
+    call = sub.add_parser(
+        "call",
+        parents=[common],
+        help="call one tool: mcpvisor call CONFIG server__tool '{\"arg\": 1}'",
+        description="Start the tool's server from CONFIG, make one call and print the result.",
+    )
+    call.add_argument("config")
+    call.add_argument("tool", help="the qualified tool name, server__tool")
+    call.add_argument("arguments", nargs="?", default="{}", help="a JSON object (default {})")
+    call.add_argument("--timeout", type=float, default=None, help="seconds to wait for the call")
+    _add_output(call)
+    return parser
+
+
+def _add_output(parser: argparse.ArgumentParser, *, plain: bool = False) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    if plain:
+        parser.add_argument(
+            "--plain", action="store_true", help="plain text lines instead of the live view"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``mcpvisor`` command line with ``argv`` (default ``sys.argv[1:]``).
+
+    Returns the exit code. Errors print one line, ``mcpvisor: error: ...``, to stderr;
+    ``--debug`` adds the traceback.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        from mcpvisor.cli import _commands
+
+        return _commands.dispatch(args)
+    except KeyboardInterrupt:
+        print("mcpvisor: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the one place that turns errors into exit codes
+        code = exit_code_for(exc)
+        if args.debug:
+            traceback.print_exception(exc)
+        print(f"mcpvisor: error: {message_for(exc, hint=not args.debug)}", file=sys.stderr)
+        return 1 if code is None else code
