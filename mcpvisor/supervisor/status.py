@@ -1,0 +1,112 @@
+"""A point-in-time snapshot of every server, for a host's health endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+
+from mcpvisor.supervisor.lifecycle import ServerState
+
+Health = Literal["healthy", "degraded", "unavailable"]
+
+
+@attrs.frozen
+class ServerStatus:
+    """One server as the supervisor sees it now.
+
+    ``since`` is the trio clock time of the last state change; ``restarts`` counts automatic
+    restarts (crashes, failed starts, group restarts) since it was added or last revived.
+    ``last_error`` is the most recent failure cause, kept after recovery for diagnosis.
+    ``isolated_of`` names the server an isolated session belongs to.
+    """
+
+    name: str
+    state: ServerState
+    since: float
+    restarts: int
+    last_error: str | None
+    required: bool
+    group: str | None
+    transport: str
+    pid: int | None = None
+    tools: int = 0
+    wakeable: bool = False
+    isolated_of: str | None = None
+
+    def to_dict(self, now: float | None = None) -> dict[str, Any]:
+        """JSON-ready; ``uptime`` (seconds in the current state) appears when ``now`` is given."""
+        out: dict[str, Any] = {
+            "state": self.state.value,
+            "since": self.since,
+            "restarts": self.restarts,
+            "last_error": self.last_error,
+            "required": self.required,
+            "group": self.group,
+            "transport": self.transport,
+            "pid": self.pid,
+            "tools": self.tools,
+        }
+        if self.isolated_of is not None:
+            out["isolated_of"] = self.isolated_of
+        if now is not None:
+            out["in_state_for"] = max(0.0, now - self.since)
+        return out
+
+
+@attrs.frozen
+class SupervisorStatus:
+    """Every server's :class:`ServerStatus`, keyed by name, taken at trio time ``at``.
+
+    ``health`` is ``unavailable`` when a required server is not serving (or no server is),
+    ``degraded`` when any server is starting, failed or dropped, else ``healthy``. Servers
+    stopped on purpose, and lazy or idle ones that wake on demand, do not degrade health.
+    """
+
+    servers: Mapping[str, ServerStatus]
+    at: float
+
+    def _by_state(self, state: ServerState) -> list[str]:
+        return [s.name for s in self.servers.values() if s.state is state]
+
+    @property
+    def active(self) -> list[str]:
+        """Names of ACTIVE servers."""
+        return self._by_state(ServerState.ACTIVE)
+
+    @property
+    def failed(self) -> list[str]:
+        """Names of FAILED servers (a restart is pending)."""
+        return self._by_state(ServerState.FAILED)
+
+    @property
+    def dropped(self) -> list[str]:
+        """Names of DROPPED servers (given up until revived)."""
+        return self._by_state(ServerState.DROPPED)
+
+    @property
+    def health(self) -> Health:
+        """See the class docstring."""
+        serving = [
+            s
+            for s in self.servers.values()
+            if s.state is ServerState.ACTIVE or (s.state is ServerState.STOPPED and s.wakeable)
+        ]
+        required_down = any(s.required and s not in serving for s in self.servers.values())
+        if required_down or (self.servers and not serving):
+            return "unavailable"
+        troubled = (ServerState.STARTING, ServerState.FAILED, ServerState.DROPPED)
+        if any(s.state in troubled for s in self.servers.values()):
+            return "degraded"
+        return "healthy"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"status", "active", "failed", "dropped", "servers": {name: {...}}}``, JSON-ready."""
+        return {
+            "status": self.health,
+            "active": self.active,
+            "failed": self.failed,
+            "dropped": self.dropped,
+            "servers": {name: s.to_dict(self.at) for name, s in self.servers.items()},
+        }
