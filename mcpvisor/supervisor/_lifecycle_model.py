@@ -408,8 +408,12 @@ class CommandRefusedError(MCPVisorError):
         super().__init__(f"cannot {command} {server!r} (state: {where}): {reason}")
 
 
-class UnknownServerError(CommandRefusedError, LookupError):
-    """No server of that name is supervised; ``state`` is None, ``reason`` "unknown server"."""
+class UnknownServerRefusedError(CommandRefusedError, LookupError):
+    """A name the core does not supervise: ``state`` is None, ``reason`` "unknown server".
+
+    A runtime bug rather than a user mistake: callers resolve names first and raise the
+    client-facing :class:`mcpvisor.UnknownServerError` (with its did-you-mean) themselves.
+    """
 
     def __init__(self, server: str, command: str) -> None:
         super().__init__(server, command, None, "unknown server")

@@ -49,7 +49,7 @@ Semantics, in OTP's terms:
   ``StartFailed`` unless STARTING, ``Exited`` unless STARTING or ACTIVE, ``IdleTimeout`` unless
   ACTIVE, and ``TimerFired`` whose token is not pending or was armed for another server. An
   ``Exited`` while STARTING counts as a failed start. Every input naming an unknown server is
-  refused with :class:`UnknownServerError`: after ``Forget`` the runtime must drop that
+  refused with :class:`UnknownServerRefusedError`: after ``Forget`` the runtime must drop that
   server's timers.
 - When the server that armed a pending timer leaves it (a command moved it) while siblings
   still wait on it, the timer is cancelled and re-armed on the first remaining sibling for the
@@ -100,7 +100,7 @@ from mcpvisor.supervisor._lifecycle_model import (
     Stop,
     StopServer,
     TimerFired,
-    UnknownServerError,
+    UnknownServerRefusedError,
     Wake,
     render_diagram,
 )
@@ -136,7 +136,7 @@ __all__ = [
     "Stop",
     "StopServer",
     "TimerFired",
-    "UnknownServerError",
+    "UnknownServerRefusedError",
     "Wake",
     "render_diagram",
 ]
@@ -218,7 +218,7 @@ class Lifecycle:
         """Decide what ``inp`` changes. ``draw()`` returns a uniform U in [0, 1) for jitter.
 
         Raises :class:`CommandRefusedError` for a command that makes no sense now, and
-        :class:`UnknownServerError` for any input naming a server that is not supervised.
+        :class:`UnknownServerRefusedError` for any input naming a server that is not supervised.
         A stale runtime input returns a decision with this same state and nothing to do.
         """
         if isinstance(inp, Add):
@@ -226,7 +226,7 @@ class Lifecycle:
         command = type(inp).__name__
         rec = self._records.get(inp.server)
         if rec is None:
-            raise UnknownServerError(inp.server, command)
+            raise UnknownServerRefusedError(inp.server, command)
         tx = _Tx(self, inp.at)
         match inp:
             case Started():
@@ -263,20 +263,20 @@ class Lifecycle:
         return tx.decision()
 
     def state_of(self, server: str) -> ServerState:
-        """``server``'s state; :class:`UnknownServerError` if it is not supervised."""
+        """``server``'s state; :class:`UnknownServerRefusedError` if it is not supervised."""
         return self.record(server).state
 
     def record(self, server: str) -> ServerRecord:
         """Everything the core knows about ``server``; see :class:`ServerRecord`."""
         rec = self._records.get(server)
         if rec is None:
-            raise UnknownServerError(server, "look up")
+            raise UnknownServerRefusedError(server, "look up")
         return rec
 
     def member(self, server: str) -> Member:
         """The :class:`Member` that ``server`` was added as."""
         if server not in self._members:
-            raise UnknownServerError(server, "look up")
+            raise UnknownServerRefusedError(server, "look up")
         return self._members[server]
 
     @property
@@ -342,7 +342,6 @@ class Lifecycle:
 
 _HINTS: Mapping[str, str] = {
     "RestartNow": "RestartNow applies to active or failed servers",
-    "Drop": "it is already dropped",
     "Stop": "Stop applies to starting, active or failed servers",
     "Revive": "Revive applies to dropped or stopped servers",
     "Wake": "Wake applies to stopped servers that were idle or lazy",
@@ -354,6 +353,8 @@ def _refusal(command: str, state: ServerState) -> str:
         return "it is already starting"
     if command == "RestartNow":
         return f"it is {state.value}; use Revive to start it"
+    if command == "Drop":
+        return "it is already dropped"
     return f"it is {state.value}; {_HINTS[command]}"
 
 
@@ -375,6 +376,7 @@ class _Tx:
         self.commands: list[Command] = []
         self.events: list[LifecycleEvent] = []
         self._order: dict[str, int] | None = None
+        self._owned: set[str] = set()
 
     def decision(self) -> Decision:
         state = Lifecycle(
@@ -390,34 +392,30 @@ class _Tx:
     # Copy each mapping on its first write in this step: a step costs O(servers) at worst and
     # the previous Lifecycle stays intact.
 
+    def _first_write(self, which: str) -> bool:
+        first = which not in self._owned
+        self._owned.add(which)
+        return first
+
     def _w_records(self) -> dict[str, ServerRecord]:
-        if not self._records_owned:
+        if self._first_write("records"):
             self.records = dict(self.records)
-            self._records_owned = True
         assert isinstance(self.records, dict)
         return self.records
 
-    _records_owned = False
-
     def _w_pending(self) -> dict[int, _Pending]:
-        if not self._pending_owned:
+        if self._first_write("pending"):
             self.pending = dict(self.pending)
-            self._pending_owned = True
         assert isinstance(self.pending, dict)
         return self.pending
 
-    _pending_owned = False
-
     def _w_members(self) -> tuple[dict[str, Member], dict[str, tuple[str, ...]]]:
-        if not self._members_owned:
+        if self._first_write("members"):
             self.members = dict(self.members)
             self.group_members = dict(self.group_members)
-            self._members_owned = True
         self._order = None
         assert isinstance(self.members, dict) and isinstance(self.group_members, dict)
         return self.members, self.group_members
-
-    _members_owned = False
 
     def state(self, server: str) -> ServerState:
         return self.records[server].state

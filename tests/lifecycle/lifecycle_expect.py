@@ -6,7 +6,10 @@ table that the semantics do not allow fails a test instead of silently moving bo
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
+
+from hypothesis import HealthCheck, settings
 
 from mcpvisor.specs import Backoff, RestartPolicy
 from mcpvisor.supervisor.lifecycle import (
@@ -19,7 +22,24 @@ from mcpvisor.supervisor.lifecycle import (
 )
 
 PROFILE = "mcpvisor-lifecycle"
-"""The hypothesis settings profile registered by this directory's conftest."""
+"""The hypothesis budget of the state-machine test: at least 500 runs of 50 steps in CI.
+
+``MCPVISOR_HYPOTHESIS_PROFILE=thorough`` runs ten times as many machines, each longer; any
+other value (or none) runs the CI budget. Registered here rather than in a conftest.py: other
+test directories import helpers with ``from conftest import ...``, which a second conftest
+module in this tree would shadow.
+"""
+_BUDGETS = {"ci": (500, 50), "thorough": (5000, 80)}  # (max_examples, stateful_step_count)
+_max_examples, _steps = _BUDGETS.get(
+    os.environ.get("MCPVISOR_HYPOTHESIS_PROFILE", ""), _BUDGETS["ci"]
+)
+settings.register_profile(
+    PROFILE,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    max_examples=_max_examples,
+    stateful_step_count=_steps,
+)
 
 S = ServerState
 ALL_STATES: tuple[ServerState, ...] = tuple(ServerState)

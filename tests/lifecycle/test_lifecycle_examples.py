@@ -30,7 +30,7 @@ from mcpvisor.supervisor.lifecycle import (
     Stop,
     StopServer,
     TimerFired,
-    UnknownServerError,
+    UnknownServerRefusedError,
     Wake,
 )
 
@@ -531,11 +531,11 @@ def test_a_stale_timer_is_a_no_op() -> None:
 )
 def test_unknown_servers_are_refused(inp: object) -> None:
     drv = server_in("active")
-    with pytest.raises(UnknownServerError) as info:
+    with pytest.raises(UnknownServerRefusedError) as info:
         drv(inp, never)
     assert info.value.state is None and info.value.reason == "unknown server"
     assert isinstance(info.value, LookupError)
-    with pytest.raises(UnknownServerError):
+    with pytest.raises(UnknownServerRefusedError):
         drv.lc.state_of("nope")
 
 

@@ -51,7 +51,7 @@ from mcpvisor.supervisor.lifecycle import (
     Stop,
     StopServer,
     TimerFired,
-    UnknownServerError,
+    UnknownServerRefusedError,
     Wake,
 )
 
@@ -435,7 +435,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             "IdleTimeout": IdleTimeout(GHOST, self.now),
         }[which]
         e = self.refused(inp)
-        assert isinstance(e, UnknownServerError) and e.state is None
+        assert isinstance(e, UnknownServerRefusedError) and e.state is None
         assert e.reason == "unknown server" and e.command == which
 
     # -- commands ------------------------------------------------------------------------
