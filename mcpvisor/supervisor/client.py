@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -266,18 +266,15 @@ class SupervisorClient:
         """A snapshot of every server, for a health endpoint: see :class:`SupervisorStatus`."""
         return self._sup._status()
 
-    @asynccontextmanager
-    async def subscribe(self, *, buffer: int = 1024) -> AsyncIterator[Subscription]:
+    def subscribe(self, *, buffer: int = 1024) -> AbstractAsyncContextManager[Subscription]:
         """Receive every lifecycle event from now on while the block runs.
 
-        The subscription holds at most ``buffer`` unread events; past that the oldest are
-        discarded and an :class:`EventsLost` marker is delivered. Supervision never waits.
+        ``async with client.subscribe() as events: async for event in events: ...`` yields
+        :class:`LifecycleEvent` s. The subscription holds at most ``buffer`` unread events;
+        past that the oldest are discarded and an :class:`EventsLost` marker is delivered.
+        Supervision never waits for a subscriber.
         """
-        subscription = self._sup._bus.open(buffer)
-        try:
-            yield subscription
-        finally:
-            self._sup._bus.discard(subscription)
+        return self._sup.subscribe(buffer=buffer)
 
     async def aclose(self) -> None:
         """Shut the supervisor down (what leaving ``open_supervisor``'s block does)."""

@@ -21,7 +21,7 @@ import trio
 
 from mcpvisor.specs import InProcessSpec, ServerSpec, SseSpec, StdioSpec, SupervisorSpec
 from mcpvisor.supervisor.errors import RequiredServerError
-from mcpvisor.supervisor.events import EventBus
+from mcpvisor.supervisor.events import EventBus, Subscription
 from mcpvisor.supervisor.lifecycle import (
     Add,
     CancelRestart,
@@ -161,6 +161,20 @@ class Supervisor:
         if self._escalation is not None:
             raise self._escalation
 
+    @asynccontextmanager
+    async def subscribe(self, *, buffer: int = 1024) -> AsyncIterator[Subscription]:
+        """Receive every lifecycle event from now on while the block runs.
+
+        Usable before :meth:`run` starts, so a host can watch startup itself. The subscription
+        holds at most ``buffer`` unread events; past that the oldest are discarded and an
+        :class:`EventsLost` marker is delivered. Supervision never waits for a subscriber.
+        """
+        subscription = self._bus.open(buffer)
+        try:
+            yield subscription
+        finally:
+            self._bus.discard(subscription)
+
     async def aclose(self) -> None:
         """Ask :meth:`run` to shut down; returns at once (the owner awaits ``run``)."""
         self._stop_requested.set()
@@ -274,6 +288,8 @@ class Supervisor:
             slot = self._slots.pop(command.server, None)
             if slot is not None:
                 slot.removed = True
+                if slot.timer is not None:
+                    slot.timer.cancel()
                 self._stop_worker(slot)
                 slot.notify()
             if command.server in self._order:
