@@ -30,25 +30,12 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for tests and documentation)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--log-level",
-        choices=LEVELS,
-        default=argparse.SUPPRESS,
-        help="log to stderr at this level and above (default: warning)",
-    )
-    common.add_argument(
-        "--debug",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="show tracebacks for errors",
-    )
-
+    _add_global(common, argparse.SUPPRESS, argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
         prog="mcpvisor",
         description="Supervise MCP servers the way OTP supervises processes.",
-        parents=[common],
     )
-    parser.set_defaults(log_level="warning", debug=False)
+    _add_global(parser, None, False)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -119,6 +106,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_global(parser: argparse.ArgumentParser, level: object, debug: object) -> None:
+    # The options are accepted before and after the sub-command; a sub-command's copy must
+    # not have a default of its own, or it would overwrite one given before it.
+    parser.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default=level,
+        help=(
+            "log to stderr at this level and above (default: warning; error for the demo, "
+            "whose event log already shows every crash)"
+        ),
+    )
+    parser.add_argument(
+        "--debug", action="store_true", default=debug, help="show tracebacks for errors"
+    )
+
+
 def _add_output(parser: argparse.ArgumentParser, *, plain: bool = False) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
     if plain:
@@ -135,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.log_level is None:
+        args.log_level = "error" if args.command == "demo" else "warning"
     configure_logging(args.log_level)
     try:
         from mcpvisor.cli import _commands

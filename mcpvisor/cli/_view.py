@@ -76,7 +76,7 @@ def event_text(event: mv.LifecycleEvent | mv.EventsLost, t0: float) -> Text:
     """One log line for ``event``: when, which server, what changed and why."""
     if isinstance(event, mv.EventsLost):
         return Text(f"        ... {event.count} events not shown (display fell behind)", "dim")
-    line = Text()
+    line = Text(no_wrap=True, overflow="ellipsis")
     line.append(f"{event.at - t0:7.1f}s ", style="dim")
     line.append(f"{event.server:<10} ", style="bold")
     if event.kind == "state":
