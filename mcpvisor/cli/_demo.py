@@ -137,6 +137,7 @@ async def _demo(args: argparse.Namespace) -> int:
             outer.start_soon(on_signal)
             with stop:
                 async with open_http_server(stderr=subprocess.DEVNULL if quiet else None) as http:
+                    tally.pids.add(http.pid)
                     spec = demo_spec(http.url, crash_after=crash_after)
                     if json_out:
                         dump_json(
@@ -167,7 +168,6 @@ async def _demo(args: argparse.Namespace) -> int:
                         finally:
                             tally.seen(client.status())
                             tally.ran_for = trio.current_time() - board.t0
-                    tally.pids.add(http.pid)
             outer.cancel_scope.cancel()
     _summarize(tally, board, seed, json_out=json_out, console=console)
     return 0

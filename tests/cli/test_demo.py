@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from cli_support import alive, json_lines, mcpvisor
+import signal
+import subprocess
+import sys
+
+from cli_support import alive, cli_env, json_lines, mcpvisor
 
 
 def test_demo_json_shows_restart_drop_and_calls_and_leaves_no_process() -> None:
@@ -35,11 +39,32 @@ def test_demo_json_shows_restart_drop_and_calls_and_leaves_no_process() -> None:
     assert [pid for pid in summary["pids"] if alive(pid)] == []
 
 
-def test_demo_without_tty_prints_plain_lines() -> None:
-    done = mcpvisor("demo", "--duration", "1", "--seed", "3")
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
-    assert "ready:" in out
-    assert "demo ran" in out
-    assert "notes" in out and "restarts" in out
-    assert not out.lstrip().startswith("{")
+def test_demo_without_tty_prints_plain_lines_and_stops_on_sigint_with_a_summary() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcpvisor", "demo", "--duration", "60", "--seed", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=cli_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("starting notes, flaky, weather, broken")
+        ready = proc.stdout.readline()
+        assert ready.startswith("ready: notes active")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "stopped by signal" in out
+    lines = out.splitlines()
+    summary = next(i for i, line in enumerate(lines) if line.startswith("demo ran"))
+    servers = [line.split()[0] for line in lines[summary + 1 :]]
+    assert servers == ["notes", "flaky", "weather", "broken"]
+    assert not any(line.lstrip().startswith("{") for line in lines)
