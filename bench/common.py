@@ -1,0 +1,171 @@
+"""What every scenario shares: sizes, samples and their statistics, outcomes, the servers."""
+
+from __future__ import annotations
+
+import gc
+import math
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+from mcp import Client, StdioServerParameters
+
+import mcpvisor as mv
+
+HERE = Path(__file__).resolve().parent
+RAW_SERVER = str(HERE / "raw_server.py")
+MCP_SERVER = str(HERE / "mcp_server.py")
+
+NO_PROBES = mv.Timeouts(probe_interval=None)
+"""Probes off on both sides: a ping landing inside a timed call would be noise, not overhead."""
+
+FAST_RESTART = mv.RestartPolicy(
+    max_restarts=1_000_000, within=1.0, backoff=mv.Backoff(initial=0, max=0, jitter=0)
+)
+"""Restart at once, forever: the crash scenarios kill the same server again and again."""
+
+
+@attrs.frozen
+class Config:
+    """How big a run is: ``quick`` shrinks every scenario to a smoke test."""
+
+    quick: bool = False
+
+    def size(self, full: int, quick: int) -> int:
+        """``full`` for a real run, ``quick`` for ``--quick``."""
+        return quick if self.quick else full
+
+
+@attrs.frozen
+class Series:
+    """One measured quantity: its samples (seconds, bytes or a rate) and how to show them."""
+
+    label: str
+    samples: tuple[float, ...]
+    unit: str = "ms"
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples) if self.samples else math.nan
+
+    @property
+    def p99(self) -> float:
+        """The nearest-rank 99th percentile; for a rate (``/s``), the 1st: the slow tail."""
+        if not self.samples:
+            return math.nan
+        ordered = sorted(self.samples, reverse=self.unit == "/s")
+        return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
+
+    def show(self, value: float) -> str:
+        """``value`` (in base units) in this series' display unit."""
+        if math.isnan(value):
+            return "-"
+        scale = {"ms": 1e3, "us": 1e6, "s": 1.0, "KiB": 1 / 1024, "/s": 1.0}[self.unit]
+        shown = value * scale
+        digits = 0 if abs(shown) >= 100 else 1 if abs(shown) >= 10 else 2 if abs(shown) >= 1 else 3
+        return f"{shown:,.{digits}f} {self.unit}"
+
+
+@attrs.frozen
+class Outcome:
+    """A scenario's result: its series, the one figure its goal is about, and the verdict."""
+
+    number: int
+    title: str
+    series: tuple[Series, ...]
+    figure: str
+    """What ``value`` is, e.g. ``ours / raw (median)``."""
+    value: float
+    goal: str
+    met: bool
+    notes: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+
+def series(label: str, samples: Sequence[float], unit: str = "ms") -> Series:
+    return Series(label, tuple(samples), unit)
+
+
+def ratio(a: Series, b: Series) -> float:
+    """``median(a) / median(b)``."""
+    return a.median / b.median if b.median else math.inf
+
+
+async def alternate(
+    rounds: int, sides: Sequence[Callable[[], Awaitable[None]]], *, settle: bool = True
+) -> None:
+    """Run each side once per round, rotating which goes first, so drift hits all alike."""
+    for r in range(rounds):
+        for i in range(len(sides)):
+            if settle:
+                gc.collect()
+            await sides[(r + i) % len(sides)]()
+
+
+async def timed_calls(call: Callable[[], Awaitable[Any]], n: int, into: list[float]) -> None:
+    """Await ``call()`` ``n`` times one after another, appending each latency to ``into``."""
+    clock = time.perf_counter
+    for _ in range(n):
+        t = clock()
+        await call()
+        into.append(clock() - t)
+
+
+def raw_params(path: str = RAW_SERVER) -> StdioServerParameters:
+    """How the raw SDK spawns one of our benchmark servers."""
+    return StdioServerParameters(command=sys.executable, args=[path])
+
+
+def stdio_spec(name: str, path: str = RAW_SERVER, **kw: Any) -> mv.StdioSpec:
+    """How mcpvisor spawns the same server."""
+    kw.setdefault("timeouts", NO_PROBES)
+    return mv.StdioSpec(name=name, command=sys.executable, args=[path], **kw)
+
+
+@asynccontextmanager
+async def raw_clients(servers: Sequence[Any]) -> AsyncIterator[list[Client]]:
+    """Connected raw ``mcp.Client`` s, entered in order and exited in reverse by this task."""
+    async with AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(Client(s)) for s in servers]
+        yield clients
+
+
+@asynccontextmanager
+async def raw_clients_concurrently(servers: Sequence[Any]) -> AsyncIterator[list[Client]]:
+    """Raw clients connected all at once, each owned by its own task as the SDK requires."""
+    clients: list[Client | None] = [None] * len(servers)
+    release = trio.Event()
+
+    async def hold(i: int, *, task_status: trio.TaskStatus[None]) -> None:
+        async with Client(servers[i]) as client:
+            clients[i] = client
+            task_status.started()
+            await release.wait()
+
+    async def start(nursery: trio.Nursery, i: int, started: list[int], done: trio.Event) -> None:
+        await nursery.start(hold, i)
+        started.append(i)
+        if len(started) == len(servers):
+            done.set()
+
+    async with trio.open_nursery() as nursery:
+        done, started = trio.Event(), list[int]()
+        for i in range(len(servers)):
+            nursery.start_soon(start, nursery, i, started, done)
+        if servers:
+            await done.wait()
+        try:
+            yield [c for c in clients if c is not None]
+        finally:
+            release.set()
+
+
+def text_of(result: Any) -> str:
+    """The first text block of a ``CallToolResult``: checks that a call really answered."""
+    return str(result.content[0].text)

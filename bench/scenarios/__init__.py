@@ -1,0 +1,1 @@
+"""One module per group of scenarios; each scenario is ``async def (Config) -> Outcome``."""

@@ -1,0 +1,121 @@
+"""Scenario 9: 1000 in-process servers under one supervisor.
+
+Three phases, each torn down before the next:
+
+1. Startup time of 1000 InProcessSpecs, then handle latency under load: 50 callers, each
+   making calls one after another to servers picked at random.
+2. Memory, tracemalloc on: the 1000 MCPServer objects are built before tracing starts; the
+   traced bytes still live once the supervisor has started (after a collection) are what
+   supervising them costs, the SDK's sessions included.
+3. The same measure for 1000 raw ``mcp.Client`` sessions to the same server objects, each held
+   by its own task with its tool list kept, which is the least a host can do to hold them.
+
+(2) minus (3), per server, is mcpvisor's own cost per idle worker: the worker's tasks, its
+channel, its slot, its lifecycle record, and its ``subscriptions/listen`` stream (both ends:
+the in-process server's end of that stream is allocated only because mcpvisor listens).
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import time
+import tracemalloc
+from typing import Any
+
+import trio
+
+import mcpvisor as mv
+from bench.common import NO_PROBES, Config, Outcome, raw_clients_concurrently, series
+from bench.mcp_server import make_server
+
+
+def _traced() -> int:
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+
+
+async def _load(
+    client: mv.SupervisorClient, names: list[str], callers: int, calls: int
+) -> list[float]:
+    latencies: list[float] = []
+    rng = random.Random(9)
+
+    async def caller() -> None:
+        for _ in range(calls):
+            name = rng.choice(names)
+            t = time.perf_counter()
+            await client.call_tool(name, "add", {"a": 1, "b": 2})
+            latencies.append(time.perf_counter() - t)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(callers):
+            nursery.start_soon(caller)
+    return latencies
+
+
+async def scale(cfg: Config) -> Outcome:
+    """9: 1000 in-process servers: startup, memory per idle worker, latency under load."""
+    n = cfg.size(1000, 20)
+    servers = [make_server(f"s{i}") for i in range(n)]
+    names = [f"s{i}" for i in range(n)]
+    spec = mv.SupervisorSpec(
+        servers=[
+            mv.InProcessSpec(name=names[i], server=servers[i], timeouts=NO_PROBES) for i in range(n)
+        ]
+    )
+
+    t = time.perf_counter()
+    async with mv.open_supervisor(spec) as client:
+        startup = time.perf_counter() - t
+        await _load(client, names, cfg.size(50, 5), cfg.size(10, 2))
+        latencies = await _load(client, names, cfg.size(50, 5), cfg.size(100, 10))
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = _traced()
+        async with mv.open_supervisor(spec) as client:
+            ours = _traced() - base
+            assert len(client.status().servers) == n
+        tracemalloc.stop()
+        gc.collect()
+        tracemalloc.start()
+        base = _traced()
+        kept: list[Any] = []
+        async with raw_clients_concurrently(servers) as raw:
+            for c in raw:
+                kept.append((await c.list_tools()).tools)
+            raw_bytes = _traced() - base
+    finally:
+        tracemalloc.stop()
+
+    per_worker = (ours - raw_bytes) / n
+    lat = series(f"handle latency, {cfg.size(50, 5)} callers", latencies)
+    tail = lat.p99 / lat.median
+    kib = per_worker / 1024
+    met = kib <= 100 and tail <= 2
+    return Outcome(
+        9,
+        f"scale: {n} in-process servers",
+        (
+            series("startup (open_supervisor)", [startup], "s"),
+            lat,
+            series("supervised, per server (traced)", [ours / n], "KiB"),
+            series("raw Client session, per server (traced)", [raw_bytes / n], "KiB"),
+            series("mcpvisor's own, per idle worker", [per_worker], "KiB"),
+        ),
+        "KiB per worker; p99/p50",
+        kib,
+        "<= 100 KiB per worker; p99 <= 2x p50",
+        met,
+        (
+            f"memory per idle worker {kib:.1f} KiB (goal <= 100): "
+            f"{'met' if kib <= 100 else 'not met'}",
+            f"p99 / p50 latency under load = {tail:.2f} (goal <= 2): "
+            f"{'met' if tail <= 2 else 'not met'}",
+            f"startup of {n} servers: {startup:.2f} s ({startup / n * 1e3:.2f} ms per server)",
+            "memory: tracemalloc, live bytes after a gc.collect(); the MCPServer objects were "
+            "built before tracing; both sides list tools once and keep them",
+        ),
+    )

@@ -1,0 +1,110 @@
+"""Scenario 3: 1000 concurrent calls spread over 20 servers, in-process and over stdio.
+
+The reference drives 20 raw ``mcp.Client`` s directly, connected to the same servers (the same
+MCPServer objects in-process; a second set of processes of the same raw server over stdio).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+import mcpvisor as mv
+from bench.common import (
+    NO_PROBES,
+    Config,
+    Outcome,
+    Series,
+    alternate,
+    raw_clients,
+    raw_params,
+    series,
+    stdio_spec,
+    text_of,
+)
+from bench.mcp_server import make_server
+
+Call = Callable[[int], Awaitable[Any]]
+
+
+async def _burst(calls: int, servers: int, call: Call, into: list[float]) -> None:
+    """``calls`` calls at once, round-robin over ``servers``; appends calls per second."""
+    t = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for i in range(calls):
+            nursery.start_soon(call, i % servers)
+    into.append(calls / (time.perf_counter() - t))
+
+
+async def _compare(
+    cfg: Config, specs: list[mv.ServerSpec], raw_servers: list[Any], tool: str
+) -> tuple[Series, Series]:
+    calls = cfg.size(1000, 40)
+    n = len(specs)
+    names = [s.name for s in specs]
+    args = {"a": 1, "b": 2} if tool == "add" else {"text": "3"}
+    ours: list[float] = []
+    raw: list[float] = []
+    async with (
+        mv.open_supervisor(mv.SupervisorSpec(servers=specs)) as client,
+        raw_clients(raw_servers) as direct,
+    ):
+
+        async def ours_call(i: int) -> Any:
+            return await client.call_tool(names[i], tool, args)
+
+        async def raw_call(i: int) -> Any:
+            return await direct[i].call_tool(tool, args)
+
+        assert text_of(await ours_call(0)) == text_of(await raw_call(0)) == "3"
+        await _burst(calls, n, ours_call, [])
+        await _burst(calls, n, raw_call, [])
+
+        async def side_ours() -> None:
+            await _burst(calls, n, ours_call, ours)
+
+        async def side_raw() -> None:
+            await _burst(calls, n, raw_call, raw)
+
+        await alternate(cfg.size(8, 1), [side_ours, side_raw])
+    return series("handle", ours, "/s"), series("raw mcp.Client", raw, "/s")
+
+
+async def concurrent(cfg: Config) -> Outcome:
+    """3: throughput of 1000 concurrent calls over 20 servers (in-process, then stdio)."""
+    n = cfg.size(20, 4)
+    servers = [make_server(f"s{i}") for i in range(n)]
+    specs: list[mv.ServerSpec] = [
+        mv.InProcessSpec(name=f"s{i}", server=servers[i], timeouts=NO_PROBES) for i in range(n)
+    ]
+    in_ours, in_raw = await _compare(cfg, specs, servers, "add")
+    stdio_specs: list[mv.ServerSpec] = [stdio_spec(f"s{i}") for i in range(n)]
+    io_ours, io_raw = await _compare(cfg, stdio_specs, [raw_params() for _ in range(n)], "echo")
+    in_ratio = in_ours.median / in_raw.median
+    io_ratio = io_ours.median / io_raw.median
+    worst = min(in_ratio, io_ratio)
+    return Outcome(
+        3,
+        "1000 concurrent calls over 20 servers",
+        (
+            Series(f"in-process: {in_ours.label}", in_ours.samples, "/s"),
+            Series(f"in-process: {in_raw.label}", in_raw.samples, "/s"),
+            Series(f"stdio: {io_ours.label}", io_ours.samples, "/s"),
+            Series(f"stdio: {io_raw.label}", io_raw.samples, "/s"),
+        ),
+        "handle / raw throughput (worse of the two)",
+        worst,
+        ">= 0.95",
+        worst >= 0.95,
+        (
+            f"in-process ratio {in_ratio:.3f}, stdio ratio {io_ratio:.3f}",
+            f"{cfg.size(1000, 40)} calls fired at once per round, round-robin over {n} servers; "
+            "in-process: MCPServer objects shared by both sides; stdio: bench/raw_server.py, "
+            "one process per server per side",
+            "the handle runs with the default max_concurrency=32 per server "
+            "(50 calls per server are in flight at once); the raw clients have no limit",
+        ),
+    )
