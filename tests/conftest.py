@@ -1,0 +1,130 @@
+"""Shared fixtures: paths to the test servers, and a check that no test leaks a process.
+
+At session start the pytest process makes itself a child subreaper (Linux), so a grandchild
+orphaned by a dead server is re-parented to pytest rather than to init and stays visible as
+a descendant. At session end, any live descendant fails the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SERVERS = Path(__file__).parent / "servers"
+RAW_SERVER = SERVERS / "raw_server.py"
+MCP_SERVER = SERVERS / "mcp_server.py"
+
+_PR_SET_CHILD_SUBREAPER = 36
+_LEAK_GRACE = 2.0
+"""Seconds a just-killed process may take to disappear before it counts as leaked."""
+
+
+def _become_subreaper() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _proc_stat(pid: int) -> tuple[int, str] | None:
+    """(parent pid, state letter) of ``pid``, or None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name is parenthesised and may contain spaces; fields follow the last ")".
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return int(fields[1]), fields[0]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return "?"
+
+
+def descendants(root: int) -> dict[int, str]:
+    """Every process below ``root`` in the process tree, with its state letter."""
+    parents: dict[int, tuple[int, str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _proc_stat(int(entry))) is not None:
+            parents[int(entry)] = stat
+    found: dict[int, str] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, state) in parents.items():
+            if ppid == parent and pid not in found:
+                found[pid] = state
+                frontier.append(pid)
+    return found
+
+
+def _reap_zombie_children() -> None:
+    """Reap dead children: orphans re-parented to us are nobody else's to wait for."""
+    me = os.getpid()
+    for pid, state in descendants(me).items():
+        stat = _proc_stat(pid)
+        if state == "Z" and stat is not None and stat[0] == me:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+
+
+def live_descendants() -> dict[int, str]:
+    """Live (non-zombie) descendants of this process, pid to command line."""
+    _reap_zombie_children()
+    return {pid: _cmdline(pid) for pid, state in descendants(os.getpid()).items() if state != "Z"}
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie is dead: it only awaits reaping)."""
+    stat = _proc_stat(pid)
+    return stat is not None and stat[1] != "Z"
+
+
+def pid_gone(pid: int) -> bool:
+    """Whether ``pid`` has exited and been reaped (not even a zombie remains)."""
+    return _proc_stat(pid) is None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaked_processes() -> Iterator[None]:
+    """Fails the run if any process started during it is still alive at the end."""
+    _become_subreaper()
+    before = set(live_descendants())
+    yield
+    deadline = time.monotonic() + _LEAK_GRACE
+    leaked = {p: c for p, c in live_descendants().items() if p not in before}
+    while leaked and time.monotonic() < deadline:
+        time.sleep(0.05)
+        leaked = {p: c for p, c in live_descendants().items() if p not in before}
+    for pid in leaked:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if leaked:
+        listing = "\n".join(f"  {pid}: {cmd}" for pid, cmd in sorted(leaked.items()))
+        pytest.fail(f"{len(leaked)} process(es) outlived the test run:\n{listing}")
+
+
+@pytest.fixture
+def raw_server() -> Path:
+    """The raw JSON-RPC stdio server script (no ``mcp`` import; starts fast)."""
+    return RAW_SERVER
+
+
+@pytest.fixture
+def mcp_server() -> Path:
+    """The ``MCPServer``-based server script (stdio, streamable HTTP or SSE)."""
+    return MCP_SERVER

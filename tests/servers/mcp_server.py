@@ -1,0 +1,69 @@
+"""An ``MCPServer`` (the SDK's high-level server) for tests, over stdio, streamable HTTP or SSE.
+
+Run as ``python mcp_server.py [--transport stdio|streamable-http|sse] [--port N]``. Over HTTP it
+binds 127.0.0.1 itself (``--port 0`` picks a free port) and prints ``PORT <n>`` on stdout once
+the socket listens, so a test can connect without polling. Tools:
+
+- ``add(a, b)``: the sum.
+- ``sleep(seconds)``: sleeps, then returns ``"slept"``; for calls that are in flight on purpose.
+- ``fail()``: a tool error (``isError`` result).
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("test-mcp-server", instructions="A server for mcpvisor's tests.")
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@server.tool()
+async def sleep(seconds: float) -> str:
+    """Sleep, then answer."""
+    await anyio.sleep(seconds)
+    return "slept"
+
+
+@server.tool()
+def fail() -> str:
+    """Always fails."""
+    raise ValueError("this tool always fails")
+
+
+def _serve_http(transport: str, port: int) -> None:
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(128)
+    app = server.streamable_http_app() if transport == "streamable-http" else server.sse_app()
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    anyio.run(uvicorn.Server(config).serve, [sock])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--transport", default="stdio", choices=["stdio", "streamable-http", "sse"])
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    if args.transport == "stdio":
+        server.run()
+    else:
+        _serve_http(args.transport, args.port)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

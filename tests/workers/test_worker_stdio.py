@@ -1,0 +1,317 @@
+"""The worker over stdio: real subprocesses, real pipes, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import mcp_types as types
+import pytest
+import structlog
+import trio
+from conftest import live_descendants, pid_alive, pid_gone
+from mcp.shared.exceptions import MCPError
+from worker_helpers import FAST, raw_spec, running
+
+from mcpvisor.specs import StdioSpec, Timeouts
+from mcpvisor.workers import (
+    Envelope,
+    Request,
+    RequestInterruptedError,
+    StartError,
+    WorkerHooks,
+    run_worker,
+)
+
+
+def text_of(result: Any) -> str:
+    assert isinstance(result, types.CallToolResult)
+    content = result.content[0]
+    assert isinstance(content, types.TextContent)
+    return content.text
+
+
+async def test_mcpserver_subprocess_serves_calls(mcp_server: Path) -> None:
+    spec = StdioSpec(name="files", command=sys.executable, args=(str(mcp_server),), timeouts=FAST)
+    async with running(spec) as worker:
+        assert worker.ready is not None
+        assert {tool.name for tool in worker.ready.tools} >= {"add", "sleep", "fail"}
+        assert worker.ready.instructions == "A server for mcpvisor's tests."
+        result = await worker.call("call_tool", name="add", arguments={"a": 2, "b": 3})
+        assert text_of(result) == "5"
+        failed = await worker.call("call_tool", name="fail")
+        assert isinstance(failed, types.CallToolResult) and failed.is_error
+        assert await worker.call("probe") is None
+        pid = worker.pid
+    exit = await worker.wait_exit()
+    assert exit.kind == "stopped"
+    assert pid_gone(pid), "the child must be reaped, not left a zombie"
+
+
+async def test_raw_server_speaks_the_handshake_era(raw_server: Path) -> None:
+    async with running(raw_spec(raw_server)) as worker:
+        assert worker.ready is not None
+        assert worker.ready.protocol_version == "2025-11-25"
+        assert worker.ready.server_info is not None
+        assert worker.ready.server_info.name == "raw-server"
+        echoed = await worker.call("call_tool", name="echo", arguments={"text": "hi"})
+        assert text_of(echoed) == "hi"
+        tools = await worker.call("list_tools")
+        assert isinstance(tools, types.ListToolsResult)
+        assert "echo" in {tool.name for tool in tools.tools}
+        assert await worker.call("probe") is None  # a ping
+        with pytest.raises(MCPError) as caught:
+            await worker.call("call_tool", name="rpc_error")
+        assert caught.value.code == -32099
+        # A JSON-RPC error is the server's answer, not a failure of the session.
+        echoed = await worker.call("call_tool", name="echo", arguments={"text": "ok"})
+        assert text_of(echoed) == "ok"
+    assert (await worker.wait_exit()).kind == "stopped"
+
+
+async def test_kill_while_idle_is_noticed_at_once(raw_server: Path) -> None:
+    async with running(raw_spec(raw_server)) as worker:
+        os.kill(worker.pid, signal.SIGKILL)
+        exit = await worker.wait_exit()
+    assert exit.kind == "abnormal"
+    assert exit.returncode == -signal.SIGKILL
+    assert "SIGKILL" in exit.cause
+
+
+async def test_kill_during_50_calls_interrupts_every_one(raw_server: Path) -> None:
+    spec = raw_spec(raw_server, max_concurrency=50)
+    arrived = 0
+    all_arrived = trio.Event()
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 50:
+            all_arrived.set()
+
+    async with running(spec) as worker:
+        in_flight = [worker.submit("call_tool", on_progress, name="hang") for _ in range(50)]
+        queued = [worker.submit("call_tool", name="hang") for _ in range(10)]
+        await all_arrived.wait()  # the server has received all 50
+        os.kill(worker.pid, signal.SIGKILL)
+        for envelope in in_flight + queued:
+            with pytest.raises(RequestInterruptedError) as caught:
+                await envelope.reply.wait()
+            assert caught.value.operation == "call_tool"
+            assert "SIGKILL" in caught.value.cause
+        assert (await worker.wait_exit()).kind == "abnormal"
+
+
+@pytest.mark.parametrize(("code", "kind"), [(0, "normal"), (1, "abnormal")])
+async def test_exit_status_decides_the_kind(raw_server: Path, code: int, kind: str) -> None:
+    async with running(raw_spec(raw_server)) as worker:
+        envelope = worker.submit("call_tool", name="exit", arguments={"code": code})
+        with pytest.raises(RequestInterruptedError):
+            await envelope.reply.wait()
+        exit = await worker.wait_exit()
+    assert (exit.kind, exit.returncode) == (kind, code)
+
+
+async def test_garbage_on_stdout_fails_the_session(raw_server: Path) -> None:
+    async with running(raw_spec(raw_server)) as worker:
+        with pytest.raises(RequestInterruptedError) as caught:
+            await worker.call("call_tool", name="garbage")
+        exit = await worker.wait_exit()
+    assert exit.kind == "abnormal"
+    assert "not a JSON-RPC message" in exit.cause
+    assert caught.value.cause == exit.cause
+
+
+async def test_garbage_before_the_handshake_is_a_protocol_start_error(raw_server: Path) -> None:
+    _send, receive = trio.open_memory_channel[Envelope](1)
+    with pytest.raises(StartError) as caught:
+        await run_worker(raw_spec(raw_server, "--garbage-at-start"), receive)
+    assert caught.value.kind == "protocol"
+    assert live_descendants() == {}
+
+
+async def test_exit_before_the_handshake_is_an_exited_start_error(raw_server: Path) -> None:
+    _send, receive = trio.open_memory_channel[Envelope](1)
+    with pytest.raises(StartError) as caught:
+        await run_worker(raw_spec(raw_server, "--exit-at-start", "3"), receive)
+    assert caught.value.kind == "exited"
+    assert "exited with code 3" in str(caught.value)
+
+
+async def test_missing_command_is_a_config_start_error() -> None:
+    _send, receive = trio.open_memory_channel[Envelope](1)
+    spec = StdioSpec(name="ghost", command="/nonexistent/mcp-server", timeouts=FAST)
+    with pytest.raises(StartError) as caught:
+        await run_worker(spec, receive)
+    assert caught.value.kind == "config"
+    assert caught.value.server == "ghost"
+
+
+async def test_initialize_that_never_answers_times_out(
+    raw_server: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    _send, receive = trio.open_memory_channel[Envelope](1)
+    spec = raw_spec(raw_server, "--no-initialize", timeouts=Timeouts(connect=5, initialize=30))
+    with pytest.raises(StartError) as caught:
+        await run_worker(spec, receive, label="files~3")
+    assert caught.value.kind == "timeout"
+    assert str(caught.value) == (
+        "server 'files~3' failed to start (timeout): "
+        "connect and initialize did not finish within 35s"
+    )
+    assert live_descendants() == {}
+
+
+async def test_a_server_ignoring_sigterm_is_killed(raw_server: Path) -> None:
+    timeouts = Timeouts(connect=10, initialize=20, shutdown=0.5, probe_interval=None)
+    spec = raw_spec(raw_server, "--ignore-sigterm", "--linger", timeouts=timeouts)
+    async with running(spec) as worker:
+        pid = worker.pid
+    assert (await worker.wait_exit()).kind == "stopped"
+    assert pid_gone(pid)
+
+
+async def test_grandchildren_die_with_the_server(raw_server: Path) -> None:
+    async with running(raw_spec(raw_server)) as worker:
+        grandchild = int(text_of(await worker.call("call_tool", name="grandchild")))
+        assert pid_alive(grandchild)
+        pidfd = os.pidfd_open(grandchild)
+    await worker.wait_exit()
+    try:
+        # SIGKILL is delivered asynchronously; the pidfd turns readable once the process is dead.
+        with trio.fail_after(5):
+            await trio.lowlevel.wait_readable(pidfd)
+    finally:
+        os.close(pidfd)
+    assert not pid_alive(grandchild)
+
+
+async def test_stop_interrupts_in_flight_requests(raw_server: Path) -> None:
+    async with running(raw_spec(raw_server)) as worker:
+        envelope = worker.submit("call_tool", name="hang")
+        assert text_of(await worker.call("call_tool", name="echo", arguments={"text": "x"})) == "x"
+    with pytest.raises(RequestInterruptedError) as caught:
+        await envelope.reply.wait()
+    assert caught.value.cause == "stopped by its owner"
+    assert (await worker.wait_exit()).kind == "stopped"
+
+
+async def test_cancelling_the_worker_tears_down_and_propagates(raw_server: Path) -> None:
+    send, receive = trio.open_memory_channel[Envelope](10)
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            ready = await nursery.start(run_worker, raw_spec(raw_server), receive)
+            envelope = Envelope(Request("call_tool", {"name": "echo", "arguments": {"text": "a"}}))
+            send.send_nowait(envelope)
+            await envelope.reply.wait()
+            hanging = Envelope(Request("call_tool", {"name": "hang"}))
+            send.send_nowait(hanging)
+            scope.cancel()
+    assert scope.cancelled_caught
+    with pytest.raises(RequestInterruptedError):
+        await hanging.reply.wait()
+    assert ready.pid is not None and pid_gone(ready.pid)
+
+
+async def test_caller_cancellation_reaches_the_server_or_skips_the_request(
+    raw_server: Path,
+) -> None:
+    arrived = trio.Event()
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        arrived.set()
+
+    with structlog.testing.capture_logs() as logs:
+        async with running(raw_spec(raw_server, max_concurrency=1)) as worker:
+            blocker = worker.submit("call_tool", on_progress, name="hang")
+            await arrived.wait()
+            late = worker.submit("call_tool", name="echo", arguments={"text": "late"})
+            late.scope.cancel()  # still queued behind the blocker
+            blocker.scope.cancel()
+            with pytest.raises(RequestInterruptedError) as caught:
+                await blocker.reply.wait()
+            assert caught.value.cause == "cancelled by the caller"
+            with pytest.raises(RequestInterruptedError) as caught:
+                await late.reply.wait()
+            assert caught.value.cause == "cancelled by the caller before it was sent"
+        await worker.wait_exit()
+    stderr = [entry["line"] for entry in logs if entry["event"] == "server.stderr"]
+    # The raw server reports each notifications/cancelled it receives on stderr.
+    assert len([line for line in stderr if line.startswith("cancelled ")]) == 1
+
+
+async def test_tool_list_changes_reach_the_hook(raw_server: Path) -> None:
+    changed: list[tuple[types.Tool, ...]] = []
+    seen = trio.Event()
+
+    def on_tools_changed(tools: tuple[types.Tool, ...]) -> None:
+        changed.append(tools)
+        seen.set()
+
+    hooks = WorkerHooks(on_tools_changed=on_tools_changed)
+    async with running(raw_spec(raw_server), hooks=hooks) as w:
+        assert w.ready is not None
+        before = {tool.name for tool in w.ready.tools}
+        await w.call("call_tool", name="change_tools")
+        await seen.wait()
+    after = {tool.name for tool in changed[-1]}
+    assert after - before == {f"extra{len(before)}"}
+
+
+async def test_probe_misses_end_the_session(raw_server: Path) -> None:
+    timeouts = Timeouts(
+        connect=10,
+        initialize=20,
+        shutdown=0.5,
+        probe_interval=0.05,
+        probe_timeout=0.2,
+        probe_misses=2,
+    )
+    async with running(raw_spec(raw_server, timeouts=timeouts)) as worker:
+        # SIGSTOP freezes the server without ending it: it can no longer answer.
+        os.kill(worker.pid, signal.SIGSTOP)
+        exit = await worker.wait_exit()
+    assert exit.kind == "abnormal"
+    assert exit.cause.startswith("2 consecutive health probes failed")
+
+
+async def test_stderr_is_logged_cut_and_rate_limited(
+    raw_server: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        async with running(raw_spec(raw_server)) as worker:
+            await worker.call("call_tool", name="stderr", arguments={"lines": 120, "length": 5000})
+        await worker.wait_exit()
+    lines = [entry for entry in logs if entry["event"] == "server.stderr"]
+    suppressed = [entry for entry in logs if entry["event"] == "server.stderr_suppressed"]
+    assert 0 < len(lines) <= 50 + 1
+    assert all(entry["server"] == "raw" and len(entry["line"]) <= 2000 for entry in lines)
+    assert all(entry.get("truncated") for entry in lines)
+    assert len(lines) + sum(entry["lines"] for entry in suppressed) == 120
+    assert "xxxxxxxxxx" not in capfd.readouterr().err
+
+
+async def test_secrets_stay_out_of_the_child_and_the_logs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MCPVISOR_HOST_SECRET", "host-secret-value")
+    script = 'echo "host=[$MCPVISOR_HOST_SECRET] token=$TOKEN" >&2; exit 3'
+    spec = StdioSpec(
+        name="leaky",
+        command="/bin/sh",
+        args=("-c", script),
+        env={"TOKEN": "spec-secret-value"},
+        timeouts=FAST,
+    )
+    _send, receive = trio.open_memory_channel[Envelope](1)
+    with structlog.testing.capture_logs() as logs, pytest.raises(StartError) as caught:
+        await run_worker(spec, receive)
+    assert caught.value.kind == "exited"
+    stderr = [entry["line"] for entry in logs if entry["event"] == "server.stderr"]
+    assert stderr == ["host=[] token=***"]
+    everything = repr(logs) + str(caught.value) + repr(spec)
+    assert "spec-secret-value" not in everything
+    assert "host-secret-value" not in everything

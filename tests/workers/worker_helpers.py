@@ -1,0 +1,122 @@
+"""Helpers for worker tests: run a worker in a nursery and talk to it through envelopes.
+
+Imported by the test modules beside it (pytest puts this directory on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from mcpvisor.specs import ServerSpec, StdioSpec, Timeouts
+from mcpvisor.workers import Envelope, Ready, Request, WorkerExit, run_worker
+
+FAST = Timeouts(connect=10, initialize=20, request=20, shutdown=2, probe_interval=None)
+"""Real-time bounds for tests: generous for a loaded CI box, no background probes."""
+
+
+@attrs.define
+class Running:
+    """A worker running in a test's nursery."""
+
+    send: trio.MemorySendChannel[Envelope]
+    ready: Ready | None = None
+    exited: trio.Event = attrs.field(factory=trio.Event)
+    exit: WorkerExit | None = None
+
+    def submit(self, op: str, progress: Any = None, **args: Any) -> Envelope:
+        """Queue a request without waiting for it."""
+        envelope = Envelope(Request(op, args, progress=progress))  # type: ignore[arg-type]
+        self.send.send_nowait(envelope)
+        return envelope
+
+    async def call(self, op: str, **args: Any) -> Any:
+        """Send a request and return its result (or raise its error)."""
+        return await self.submit(op, **args).reply.wait()
+
+    async def wait_exit(self) -> WorkerExit:
+        await self.exited.wait()
+        assert self.exit is not None
+        return self.exit
+
+    @property
+    def pid(self) -> int:
+        assert self.ready is not None and self.ready.pid is not None
+        return self.ready.pid
+
+
+@asynccontextmanager
+async def running(spec: ServerSpec, **kwargs: Any) -> AsyncIterator[Running]:
+    """Start a worker for ``spec``; on exit, close its channel (stop it) and wait for it."""
+    send, receive = trio.open_memory_channel[Envelope](1000)
+    worker = Running(send)
+
+    async def run(task_status: trio.TaskStatus[Ready]) -> None:
+        worker.exit = await run_worker(spec, receive, task_status=task_status, **kwargs)
+        worker.exited.set()
+
+    async with trio.open_nursery() as nursery:
+        worker.ready = await nursery.start(run)
+        try:
+            yield worker
+        finally:
+            send.close()
+
+
+def raw_spec(script: Path, *flags: str, **kwargs: Any) -> StdioSpec:
+    """A spec that runs the raw JSON-RPC test server with ``flags``."""
+    kwargs.setdefault("timeouts", FAST)
+    return StdioSpec(name="raw", command=sys.executable, args=(str(script), *flags), **kwargs)
+
+
+@asynccontextmanager
+async def http_server(script: Path, transport: str, port: int = 0) -> AsyncIterator[HttpServer]:
+    """Run the ``MCPServer`` test server over HTTP in a subprocess; kill it on exit."""
+    server = HttpServer(script, transport)
+    await server.start(port)
+    try:
+        yield server
+    finally:
+        await server.kill()
+
+
+@attrs.define
+class HttpServer:
+    script: Path
+    transport: str
+    port: int = 0
+    process: trio.Process | None = None
+
+    @property
+    def url(self) -> str:
+        path = "/mcp" if self.transport == "streamable-http" else "/sse"
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def start(self, port: int = 0) -> None:
+        self.process = await trio.lowlevel.open_process(
+            [sys.executable, str(self.script), "--transport", self.transport, "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert self.process.stdout is not None
+        buffer = b""
+        while b"\n" not in buffer:
+            chunk = await self.process.stdout.receive_some()
+            assert chunk, "the HTTP test server exited before printing its port"
+            buffer += chunk
+        self.port = int(buffer.split()[1])
+
+    async def kill(self) -> None:
+        if self.process is not None:
+            with trio.CancelScope(shield=True):
+                self.process.kill()
+                await self.process.wait()
+                if self.process.stdout is not None:
+                    await self.process.stdout.aclose()
