@@ -118,6 +118,20 @@ def no_leaked_processes() -> Iterator[None]:
         pytest.fail(f"{len(leaked)} process(es) outlived the test run:\n{listing}")
 
 
+class ProcessTree:
+    """Process-tree checks for tests, through the ``procs`` fixture."""
+
+    live_descendants = staticmethod(live_descendants)
+    pid_alive = staticmethod(pid_alive)
+    pid_gone = staticmethod(pid_gone)
+
+
+@pytest.fixture
+def procs() -> type[ProcessTree]:
+    """``procs.live_descendants()``, ``procs.pid_alive(pid)``, ``procs.pid_gone(pid)``."""
+    return ProcessTree
+
+
 @pytest.fixture
 def raw_server() -> Path:
     """The raw JSON-RPC stdio server script (no ``mcp`` import; starts fast)."""

@@ -192,6 +192,51 @@ def _killpg(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+def _live_group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in process group ``pgid``; empty where /proc is missing."""
+    members = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                raw = stat.read()
+        except OSError:
+            continue
+        # Fields after the parenthesised command name: state, ppid, pgrp, ...
+        fields = raw[raw.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+            members.append(int(entry))
+    return members
+
+
+async def _await_group_death(pgid: int, timeout: float) -> None:
+    """Wait (bounded) until every process SIGKILLed in group ``pgid`` is dead.
+
+    SIGKILL is delivered asynchronously: a process can still be running for a moment after
+    ``killpg`` returns. A pidfd turns readable when its process dies, so this waits on events,
+    not on a polling loop.
+    """
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:  # pragma: no cover - not Linux
+        return
+    deadline = trio.current_time() + timeout
+    for pid in _live_group_members(pgid):
+        try:
+            pidfd: int = pidfd_open(pid)
+        except OSError:
+            continue
+        try:
+            with trio.move_on_at(deadline):
+                await trio.lowlevel.wait_readable(pidfd)
+        finally:
+            os.close(pidfd)
+
+
 class StdioTransport(Link):
     """Runs a server as a child process and speaks newline-delimited JSON-RPC over its pipes.
 
@@ -287,7 +332,7 @@ class StdioTransport(Link):
         """Declare the link lost (first caller wins), then end the session's read stream."""
         if self.lost.is_set() or self._closing:
             return
-        if not self._exited.is_set():
+        if kind == "closed" and not self._exited.is_set():
             # An exit status says more than "stdout closed"; it usually follows within ms.
             with trio.move_on_after(_EXIT_STATUS_GRACE):
                 await self._exited.wait()
@@ -421,6 +466,8 @@ class StdioTransport(Link):
             # Also reaches grandchildren that outlived a clean exit of the child.
             _killpg(process.pid, signal.SIGKILL)
             await process.wait()
+            remaining = start + self._shutdown_timeout - trio.current_time()
+            await _await_group_death(process.pid, max(remaining, 1.0))
             with trio.move_on_after(_STDERR_DRAIN):
                 await self._stderr_done.wait()
             for stream in (process.stdout, process.stderr):

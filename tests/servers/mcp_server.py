@@ -5,7 +5,8 @@ binds 127.0.0.1 itself (``--port 0`` picks a free port) and prints ``PORT <n>`` 
 the socket listens, so a test can connect without polling. Tools:
 
 - ``add(a, b)``: the sum.
-- ``sleep(seconds)``: sleeps, then returns ``"slept"``; for calls that are in flight on purpose.
+- ``sleep(seconds)``: reports progress 0 (so a test knows the call arrived), sleeps, then
+  returns ``"slept"``; for calls that are in flight on purpose.
 - ``fail()``: a tool error (``isError`` result).
 """
 
@@ -16,7 +17,7 @@ import socket
 import sys
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 
 server = MCPServer("test-mcp-server", instructions="A server for mcpvisor's tests.")
 
@@ -28,8 +29,9 @@ def add(a: int, b: int) -> int:
 
 
 @server.tool()
-async def sleep(seconds: float) -> str:
-    """Sleep, then answer."""
+async def sleep(seconds: float, ctx: Context) -> str:
+    """Report progress 0 (the call has arrived), sleep, then answer."""
+    await ctx.report_progress(0)
     await anyio.sleep(seconds)
     return "slept"
 

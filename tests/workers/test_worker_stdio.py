@@ -12,7 +12,6 @@ import mcp_types as types
 import pytest
 import structlog
 import trio
-from conftest import live_descendants, pid_alive, pid_gone
 from mcp.shared.exceptions import MCPError
 from worker_helpers import FAST, raw_spec, running
 
@@ -34,7 +33,7 @@ def text_of(result: Any) -> str:
     return content.text
 
 
-async def test_mcpserver_subprocess_serves_calls(mcp_server: Path) -> None:
+async def test_mcpserver_subprocess_serves_calls(mcp_server: Path, procs: Any) -> None:
     spec = StdioSpec(name="files", command=sys.executable, args=(str(mcp_server),), timeouts=FAST)
     async with running(spec) as worker:
         assert worker.ready is not None
@@ -48,7 +47,7 @@ async def test_mcpserver_subprocess_serves_calls(mcp_server: Path) -> None:
         pid = worker.pid
     exit = await worker.wait_exit()
     assert exit.kind == "stopped"
-    assert pid_gone(pid), "the child must be reaped, not left a zombie"
+    assert procs.pid_gone(pid), "the child must be reaped, not left a zombie"
 
 
 async def test_raw_server_speaks_the_handshake_era(raw_server: Path) -> None:
@@ -125,12 +124,14 @@ async def test_garbage_on_stdout_fails_the_session(raw_server: Path) -> None:
     assert caught.value.cause == exit.cause
 
 
-async def test_garbage_before_the_handshake_is_a_protocol_start_error(raw_server: Path) -> None:
+async def test_garbage_before_the_handshake_is_a_protocol_start_error(
+    raw_server: Path, procs: Any
+) -> None:
     _send, receive = trio.open_memory_channel[Envelope](1)
     with pytest.raises(StartError) as caught:
         await run_worker(raw_spec(raw_server, "--garbage-at-start"), receive)
     assert caught.value.kind == "protocol"
-    assert live_descendants() == {}
+    assert not [cmd for cmd in procs.live_descendants().values() if str(raw_server) in cmd]
 
 
 async def test_exit_before_the_handshake_is_an_exited_start_error(raw_server: Path) -> None:
@@ -151,7 +152,7 @@ async def test_missing_command_is_a_config_start_error() -> None:
 
 
 async def test_initialize_that_never_answers_times_out(
-    raw_server: Path, autojump_clock: trio.testing.MockClock
+    raw_server: Path, autojump_clock: trio.testing.MockClock, procs: Any
 ) -> None:
     _send, receive = trio.open_memory_channel[Envelope](1)
     spec = raw_spec(raw_server, "--no-initialize", timeouts=Timeouts(connect=5, initialize=30))
@@ -162,31 +163,24 @@ async def test_initialize_that_never_answers_times_out(
         "server 'files~3' failed to start (timeout): "
         "connect and initialize did not finish within 35s"
     )
-    assert live_descendants() == {}
+    assert not [cmd for cmd in procs.live_descendants().values() if str(raw_server) in cmd]
 
 
-async def test_a_server_ignoring_sigterm_is_killed(raw_server: Path) -> None:
+async def test_a_server_ignoring_sigterm_is_killed(raw_server: Path, procs: Any) -> None:
     timeouts = Timeouts(connect=10, initialize=20, shutdown=0.5, probe_interval=None)
     spec = raw_spec(raw_server, "--ignore-sigterm", "--linger", timeouts=timeouts)
     async with running(spec) as worker:
         pid = worker.pid
     assert (await worker.wait_exit()).kind == "stopped"
-    assert pid_gone(pid)
+    assert procs.pid_gone(pid)
 
 
-async def test_grandchildren_die_with_the_server(raw_server: Path) -> None:
+async def test_grandchildren_die_with_the_server(raw_server: Path, procs: Any) -> None:
     async with running(raw_spec(raw_server)) as worker:
         grandchild = int(text_of(await worker.call("call_tool", name="grandchild")))
-        assert pid_alive(grandchild)
-        pidfd = os.pidfd_open(grandchild)
+        assert procs.pid_alive(grandchild)
     await worker.wait_exit()
-    try:
-        # SIGKILL is delivered asynchronously; the pidfd turns readable once the process is dead.
-        with trio.fail_after(5):
-            await trio.lowlevel.wait_readable(pidfd)
-    finally:
-        os.close(pidfd)
-    assert not pid_alive(grandchild)
+    assert not procs.pid_alive(grandchild)
 
 
 async def test_stop_interrupts_in_flight_requests(raw_server: Path) -> None:
@@ -199,7 +193,9 @@ async def test_stop_interrupts_in_flight_requests(raw_server: Path) -> None:
     assert (await worker.wait_exit()).kind == "stopped"
 
 
-async def test_cancelling_the_worker_tears_down_and_propagates(raw_server: Path) -> None:
+async def test_cancelling_the_worker_tears_down_and_propagates(
+    raw_server: Path, procs: Any
+) -> None:
     send, receive = trio.open_memory_channel[Envelope](10)
     with trio.CancelScope() as scope:
         async with trio.open_nursery() as nursery:
@@ -213,7 +209,7 @@ async def test_cancelling_the_worker_tears_down_and_propagates(raw_server: Path)
     assert scope.cancelled_caught
     with pytest.raises(RequestInterruptedError):
         await hanging.reply.wait()
-    assert ready.pid is not None and pid_gone(ready.pid)
+    assert ready.pid is not None and procs.pid_gone(ready.pid)
 
 
 async def test_caller_cancellation_reaches_the_server_or_skips_the_request(
@@ -315,3 +311,27 @@ async def test_secrets_stay_out_of_the_child_and_the_logs(
     everything = repr(logs) + str(caught.value) + repr(spec)
     assert "spec-secret-value" not in everything
     assert "host-secret-value" not in everything
+
+
+async def test_cancelling_a_start_leaves_no_process(raw_server: Path, procs: Any) -> None:
+    _send, receive = trio.open_memory_channel[Envelope](1)
+    spawned = trio.Event()
+    pids: list[int] = []
+
+    def watch(_logger: Any, _method: str, event: Any) -> Any:
+        if event["event"] == "server.spawned":
+            pids.append(event["pid"])
+            spawned.set()
+        return event
+
+    with structlog.testing.capture_logs(processors=[watch]):
+        async with trio.open_nursery() as nursery:
+
+            async def cancel_once_spawned() -> None:
+                await spawned.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(cancel_once_spawned)
+            await nursery.start(run_worker, raw_spec(raw_server, "--no-initialize"), receive)
+    assert nursery.cancel_scope.cancelled_caught
+    assert len(pids) == 1 and procs.pid_gone(pids[0])
