@@ -164,7 +164,9 @@ async def run_worker(
     - the owner closed the send side of ``requests``: ``stopped``.
 
     Either way every request in flight, and every envelope still queued, fails at once with
-    :class:`RequestInterruptedError`. Teardown is bounded by ``timeouts.shutdown``; a stdio
+    :class:`RequestInterruptedError`, and ``requests`` is closed: a later ``send`` raises
+    :class:`trio.BrokenResourceError`. (A failed start leaves ``requests`` open and its queue
+    untouched, for the owner to retry with.) Teardown is bounded by ``timeouts.shutdown``; a stdio
     server's whole process group is killed and the child reaped. If the worker is cancelled
     instead, it tears down the same way and lets the cancellation propagate.
 
@@ -417,6 +419,10 @@ class _Worker:
             kind = "config"
         elif any(_is_unreachable(e) for e in leaves):
             kind = "connect"
+        elif isinstance(self.spec, InProcessSpec) and not any(
+            isinstance(e, MCPError) for e in leaves
+        ):
+            kind = "exited"  # the server's own code raised: it died while starting
         else:
             kind = "protocol"
         return StartError(self.name, kind, cause)
@@ -486,6 +492,8 @@ class _Worker:
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
             self._interrupt(envelope, cause)
+        # Later sends raise BrokenResourceError at once instead of queueing for no one.
+        self.requests.close()
 
     def _interrupt(self, envelope: Envelope, cause: str) -> None:
         envelope.reply.set_error(RequestInterruptedError(self.name, envelope.request.op, cause))
