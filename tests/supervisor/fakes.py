@@ -1,0 +1,115 @@
+"""In-process MCP servers that a test can crash at any moment.
+
+The fault is raised from a nursery that the server's lifespan holds open around the session,
+so it surfaces in the worker task that owns the session: to the worker it looks exactly like
+a transport dying under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+from mcp.server.mcpserver import MCPServer
+
+from mcpvisor import InProcessSpec
+
+
+class ServerCrashed(Exception):
+    """What a fake server 'dies' of."""
+
+
+class FakeServer:
+    """An ``MCPServer`` plus the controls a test needs.
+
+    ``sessions`` counts sessions opened (starts); ``counter`` tool state lives per session, so
+    isolated sessions can show they share nothing. ``fail_starts`` makes that many next starts
+    fail before the session is ready.
+    """
+
+    def __init__(self, name: str, *, fail_starts: int = 0) -> None:
+        self.name = name
+        self.sessions = 0
+        self.live = 0
+        self.fail_starts = fail_starts
+        self.calls = 0
+        self.cancelled = 0
+        self.cancellation = trio.Event()
+        self.reads = 0
+        self.release = trio.Event()
+        self.on_call: Callable[[], None] = lambda: None
+        self._faults: list[trio.Event] = []
+        self.server = self._build()
+
+    def spec(self, **kwargs: Any) -> InProcessSpec:
+        return InProcessSpec(name=self.name, server=self.server, **kwargs)
+
+    def crash(self) -> None:
+        """Kill every live session of this server now."""
+        for event in self._faults:
+            event.set()
+
+    def _build(self) -> MCPServer:
+        fake = self
+
+        @asynccontextmanager
+        async def lifespan(_server: Any) -> AsyncIterator[dict[str, Any]]:
+            fake.sessions += 1
+            if fake.fail_starts > 0:
+                fake.fail_starts -= 1
+                raise ServerCrashed(f"{fake.name} refuses to start")
+            fault = trio.Event()
+            fake._faults.append(fault)
+            state = {"count": 0}
+            fake.live += 1
+            try:
+                async with trio.open_nursery() as nursery:
+
+                    async def watch() -> None:
+                        await fault.wait()
+                        raise ServerCrashed(f"{fake.name} crashed")
+
+                    nursery.start_soon(watch)
+                    yield state
+                    nursery.cancel_scope.cancel()
+            finally:
+                fake.live -= 1
+                fake._faults.remove(fault)
+
+        server = MCPServer(self.name, lifespan=lifespan)
+
+        @server.tool()
+        async def add(a: int, b: int) -> int:
+            """Add two numbers."""
+            fake.on_call()
+            fake.calls += 1
+            return a + b
+
+        @server.tool()
+        async def echo(text: str) -> str:
+            """Echo the text back."""
+            fake.calls += 1
+            return text
+
+        @server.tool()
+        async def wait() -> str:
+            """Block until the test releases it; counts cancellations."""
+            fake.calls += 1
+            try:
+                await fake.release.wait()
+            except BaseException:
+                fake.cancelled += 1
+                fake.cancellation.set()
+                raise
+            return "released"
+
+        @server.resource("memo://slow")
+        async def slow() -> str:
+            """A resource that answers once the test releases it."""
+            fake.reads += 1
+            await fake.release.wait()
+            return "slow memo"
+
+        return server

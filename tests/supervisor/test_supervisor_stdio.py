@@ -1,0 +1,162 @@
+"""The supervisor with real stdio subprocesses: crashes, budgets, escalation, scale, leaks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+import mcpvisor as mv
+from tests.conftest import RAW_SERVER
+from tests.supervisor.support import QUICK, state_is, until
+
+TIMEOUTS = mv.Timeouts(connect=10, initialize=20, request=20, shutdown=2, probe_interval=None)
+
+
+def raw(name: str, *flags: str, script: Path = RAW_SERVER, **kwargs: object) -> mv.StdioSpec:
+    kwargs.setdefault("timeouts", TIMEOUTS)
+    kwargs.setdefault("restart", QUICK)
+    return mv.StdioSpec(
+        name=name,
+        command=sys.executable,
+        args=(str(script), *flags),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+
+
+async def test_kill_9_fails_restarts_and_the_next_call_succeeds() -> None:
+    async with mv.open_supervisor(mv.SupervisorSpec(servers=[raw("files")])) as client:
+        first = client.status().servers["files"].pid
+        assert first is not None
+        async with client.subscribe() as events:
+            os.kill(first, signal.SIGKILL)
+            path = []
+            async for event in events:
+                assert isinstance(event, mv.LifecycleEvent)
+                path.append((event.new, event.reason))
+                if event.new is mv.ServerState.ACTIVE:
+                    break
+        assert path == [
+            (mv.ServerState.FAILED, "crashed"),
+            (mv.ServerState.STARTING, "backoff"),
+            (mv.ServerState.ACTIVE, "ready"),
+        ]
+        status = client.status().servers["files"]
+        assert status.pid not in (None, first)
+        assert status.restarts == 1
+        assert "SIGKILL" in (status.last_error or "")
+        result = await client.call_tool("files__echo", {"text": "back"})
+        assert result.content[0].text == "back"  # type: ignore[union-attr]
+    assert not alive(first)
+
+
+async def test_a_clean_exit_of_a_transient_server_stops_it() -> None:
+    spec = mv.SupervisorSpec(
+        servers=[raw("once", restart=mv.RestartPolicy(restart="transient")), raw("other")]
+    )
+    async with mv.open_supervisor(spec) as client:
+        with pytest.raises(mv.RequestInterruptedError):
+            await client.call_tool("once", "exit", {"code": 0})
+        status = await until(client, state_is("once", mv.ServerState.STOPPED))
+        assert status.servers["once"].restarts == 0
+        with pytest.raises(mv.RequestInterruptedError):
+            await client.call_tool("other", "exit", {"code": 3})
+        status = await until(
+            client,
+            lambda s: (
+                s.servers["other"].restarts == 1
+                and s.servers["other"].state is mv.ServerState.ACTIVE
+            ),
+        )
+        assert status.servers["other"].last_error == "the server process exited with code 3"
+
+
+async def test_a_bogus_command_ends_dropped_while_others_serve() -> None:
+    spec = mv.SupervisorSpec(
+        servers=[
+            mv.StdioSpec(name="bogus", command="/definitely/not/a/server", restart=QUICK),
+            raw("good"),
+        ]
+    )
+    async with mv.open_supervisor(spec) as client:
+        status = await until(client, state_is("bogus", mv.ServerState.DROPPED))
+        assert status.servers["bogus"].restarts == QUICK.max_restarts
+        assert status.servers["good"].state is mv.ServerState.ACTIVE
+        assert (await client.call_tool("good__echo", {"text": "ok"})).content[0].text == "ok"  # type: ignore[union-attr]
+        assert client.status().to_dict()["status"] == "degraded"
+
+
+async def test_a_required_bogus_server_fails_open_supervisor() -> None:
+    spec = mv.SupervisorSpec(
+        servers=[
+            raw("good"),
+            raw("core", "--exit-at-start", "1", required=True),
+        ]
+    )
+    with pytest.raises(mv.RequiredServerError) as info:
+        async with mv.open_supervisor(spec):
+            pytest.fail("must not get here")
+    assert info.value.server == "core"
+
+
+async def test_twenty_servers_start_concurrently(tmp_path: Path) -> None:
+    barrier = Path(__file__).parent / "barrier_server.py"
+    count = 20
+    spec = mv.SupervisorSpec(
+        servers=[
+            raw(
+                f"s{i}",
+                str(tmp_path),
+                str(count),
+                script=barrier,
+                restart=mv.RestartPolicy(max_restarts=0),
+            )
+            for i in range(count)
+        ]
+    )
+    async with mv.open_supervisor(spec) as client:
+        status = client.status()
+        assert status.active == [f"s{i}" for i in range(count)]
+        pids = [s.pid for s in status.servers.values()]
+        assert len(set(pids)) == count
+    assert not any(alive(pid) for pid in pids if pid is not None)
+
+
+async def test_a_stalled_subscriber_does_not_hold_up_a_restart() -> None:
+    spec = mv.SupervisorSpec(servers=[raw("files")])
+    async with mv.open_supervisor(spec) as client, client.subscribe(buffer=1) as stalled:
+        pid = client.status().servers["files"].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        await until(
+            client,
+            lambda s: (
+                s.servers["files"].state is mv.ServerState.ACTIVE
+                and s.servers["files"].restarts == 1
+            ),
+        )
+        assert await stalled.__anext__() == mv.EventsLost(2)
+        last = await stalled.__anext__()
+        assert isinstance(last, mv.LifecycleEvent) and last.new is mv.ServerState.ACTIVE
+
+
+async def test_no_process_remains_after_the_block() -> None:
+    spec = mv.SupervisorSpec(servers=[raw("a"), raw("b", "--ignore-sigterm")])
+    async with mv.open_supervisor(spec) as client:
+        pids = [s.pid for s in client.status().servers.values()]
+        grandchild = int(
+            (await client.call_tool("a__grandchild", {})).content[0].text  # type: ignore[union-attr]
+        )
+    assert all(pid is not None and not alive(pid) for pid in pids)
+    assert not alive(grandchild)
