@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 
 from mcpvisor import InProcessSpec
 
@@ -38,6 +38,8 @@ class FakeServer:
         self.cancelled = 0
         self.cancellation = trio.Event()
         self.reads = 0
+        self.hold_starts: trio.Event | None = None
+        self.most_live = 0
         self.release = trio.Event()
         self.on_call: Callable[[], None] = lambda: None
         self._faults: list[trio.Event] = []
@@ -60,10 +62,13 @@ class FakeServer:
             if fake.fail_starts > 0:
                 fake.fail_starts -= 1
                 raise ServerCrashed(f"{fake.name} refuses to start")
+            if fake.hold_starts is not None:
+                await fake.hold_starts.wait()
             fault = trio.Event()
             fake._faults.append(fault)
             state = {"count": 0}
             fake.live += 1
+            fake.most_live = max(fake.most_live, fake.live)
             try:
                 async with trio.open_nursery() as nursery:
 
@@ -104,6 +109,13 @@ class FakeServer:
                 fake.cancellation.set()
                 raise
             return "released"
+
+        @server.tool()
+        async def bump(ctx: Context) -> int:  # type: ignore[type-arg]
+            """Count calls in this session: sessions share nothing."""
+            state = ctx.request_context.lifespan_context
+            state["count"] += 1
+            return int(state["count"])
 
         @server.resource("memo://slow")
         async def slow() -> str:
