@@ -164,9 +164,9 @@ async def run_worker(
     - the owner closed the send side of ``requests``: ``stopped``.
 
     Either way every request in flight, and every envelope still queued, fails at once with
-    :class:`RequestInterruptedError`, and ``requests`` is closed: a later ``send`` raises
-    :class:`trio.BrokenResourceError`. (A failed start leaves ``requests`` open and its queue
-    untouched, for the owner to retry with.) Teardown is bounded by ``timeouts.shutdown``; a stdio
+    :class:`RequestInterruptedError`; envelopes that arrive during teardown fail when it ends.
+    ``requests`` is left open (the owner owns it). A failed start leaves its queue untouched,
+    for the owner to retry with. Teardown is bounded by ``timeouts.shutdown``; a stdio
     server's whole process group is killed and the child reaped. If the worker is cancelled
     instead, it tears down the same way and lets the cancellation propagate.
 
@@ -492,8 +492,6 @@ class _Worker:
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
             self._interrupt(envelope, cause)
-        # Later sends raise BrokenResourceError at once instead of queueing for no one.
-        self.requests.close()
 
     def _interrupt(self, envelope: Envelope, cause: str) -> None:
         envelope.reply.set_error(RequestInterruptedError(self.name, envelope.request.op, cause))
