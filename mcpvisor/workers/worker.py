@@ -255,10 +255,14 @@ class _Worker:
         start_bound = t.connect + t.initialize
         started = False
         self.log.debug("server.starting", transport=type(self.spec).__name__)
+        # One scope bounds the start, then (after serving) the teardown; a scope of its own
+        # around either would exit out of order with the session's nurseries.
+        life = trio.CancelScope(deadline=trio.current_time() + start_bound)
+        timed_out = StartError(
+            self.name, "timeout", f"connect and initialize did not finish within {start_bound:g}s"
+        )
         try:
-            # One scope bounds the start, then (after serving) the teardown; a scope of its
-            # own around either would exit out of order with the session's nurseries.
-            with trio.CancelScope(deadline=trio.current_time() + start_bound) as life:
+            with life:
                 async with AsyncExitStack() as stack:
                     client = await self._open(stack)
                     ready = await self._ready(client)
@@ -274,11 +278,7 @@ class _Worker:
                     self.exit = await self._serve(client, ready)
                     life.deadline = trio.current_time() + t.shutdown
             if not started:
-                raise StartError(
-                    self.name,
-                    "timeout",
-                    f"connect and initialize did not finish within {start_bound:g}s",
-                )
+                raise timed_out
         except StartError as error:
             self.log.info("server.start_failed", kind=error.kind, cause=error.cause)
             raise
@@ -287,7 +287,9 @@ class _Worker:
             if not all(isinstance(leaf, Exception) for leaf in leaves):
                 raise
             if not started:
-                start_error = self._start_error(leaves)
+                # The SDK may turn the deadline's cancellation into an error of its own.
+                expired = life.cancel_called
+                start_error = timed_out if expired else self._start_error(leaves)
                 self.log.info("server.start_failed", kind=start_error.kind, cause=start_error.cause)
                 raise start_error from None
             if self.exit is None:
