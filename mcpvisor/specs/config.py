@@ -20,11 +20,11 @@ from urllib.parse import urlsplit
 
 import attrs
 import cattrs
-import structlog
 from cattrs.gen import make_dict_unstructure_fn, override
 
 from mcpvisor.specs._config_files import DuplicateKeysDict, read_config_file
 from mcpvisor.specs._config_vars import VariableError, escape, expand
+from mcpvisor.specs._logging import library_logger
 from mcpvisor.specs.errors import ConfigError, Problem
 from mcpvisor.specs.policy import STRATEGIES
 from mcpvisor.specs.servers import (
@@ -39,7 +39,7 @@ from mcpvisor.specs.servers import (
     name_problem,
 )
 
-_log = structlog.get_logger("mcpvisor")
+_log = library_logger()
 
 Transport = Literal["stdio", "http", "sse"]
 

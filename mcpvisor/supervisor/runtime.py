@@ -16,10 +16,10 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import attrs
-import structlog
 import trio
 
 from mcpvisor.specs import InProcessSpec, ServerSpec, SseSpec, StdioSpec, SupervisorSpec
+from mcpvisor.specs._logging import library_logger
 from mcpvisor.supervisor.errors import RequiredServerError
 from mcpvisor.supervisor.events import EventBus, Subscription
 from mcpvisor.supervisor.lifecycle import (
@@ -49,7 +49,7 @@ from mcpvisor.supervisor.lifecycle import (
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
 from mcpvisor.workers import Envelope, Ready, StartError, WorkerHooks, run_worker
 
-log = structlog.get_logger("mcpvisor")
+log = library_logger()
 
 
 def transport_of(spec: ServerSpec) -> str:
