@@ -128,8 +128,17 @@ def machine() -> dict[str, str]:
             cwd=HERE,
             check=False,
         ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "mcpvisor"],
+            capture_output=True,
+            text=True,
+            cwd=HERE.parent,
+            check=False,
+        ).stdout.strip()
     except OSError:
-        commit = ""
+        commit, dirty = "", ""
+    if dirty:
+        commit += " plus uncommitted changes in mcpvisor/"
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cores": str(os.cpu_count()),
@@ -139,6 +148,7 @@ def machine() -> dict[str, str]:
         "mcp": version("mcp"),
         "trio": version("trio"),
         "mcpvisor": f"{version('mcpvisor')} ({commit or 'unknown commit'})",
+        "load average at the end (1/5/15 min)": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 
 

@@ -13,7 +13,17 @@ import time
 from mcp import Client
 
 import mcpvisor as mv
-from bench.common import FAST_RESTART, Config, Outcome, alternate, raw_params, series, stdio_spec
+from bench.common import (
+    FAST_RESTART,
+    MCP_SERVER,
+    RAW_SERVER,
+    Config,
+    Outcome,
+    alternate,
+    raw_params,
+    series,
+    stdio_spec,
+)
 
 NAME = "victim"
 
@@ -37,19 +47,21 @@ async def _kill_and_watch(
     raise AssertionError("the event stream ended before the server came back")
 
 
-async def _cold_start(into: list[float]) -> None:
+async def _cold_start(path: str, into: list[float]) -> None:
     """The same server started alone by the raw SDK: spawn, handshake, tools/list."""
     t = time.perf_counter()
-    async with Client(raw_params()) as client:
+    async with Client(raw_params(path)) as client:
         await client.list_tools()
         into.append(time.perf_counter() - t)
 
 
-async def _run(cfg: Config, with_cold_starts: bool) -> tuple[list[float], list[float], list[float]]:
+async def _run(
+    rounds: int, with_cold_starts: bool, path: str = RAW_SERVER
+) -> tuple[list[float], list[float], list[float]]:
     failed: list[float] = []
     back: list[float] = []
     cold: list[float] = []
-    spec = mv.SupervisorSpec(servers=[stdio_spec(NAME, restart=FAST_RESTART)])
+    spec = mv.SupervisorSpec(servers=[stdio_spec(NAME, path, restart=FAST_RESTART)])
     async with mv.open_supervisor(spec) as client, client.subscribe() as events:
         await _kill_and_watch(client, events, [], [])
 
@@ -57,16 +69,16 @@ async def _run(cfg: Config, with_cold_starts: bool) -> tuple[list[float], list[f
             await _kill_and_watch(client, events, failed, back)
 
         async def cold_start() -> None:
-            await _cold_start(cold)
+            await _cold_start(path, cold)
 
         sides = [kill, cold_start] if with_cold_starts else [kill]
-        await alternate(cfg.size(40, 3), sides)
+        await alternate(rounds, sides)
     return failed, back, cold
 
 
 async def detection(cfg: Config) -> Outcome:
     """4: from SIGKILL of an idle stdio server to the FAILED event at a subscriber."""
-    failed, _, _ = await _run(cfg, with_cold_starts=False)
+    failed, _, _ = await _run(cfg.size(40, 3), with_cold_starts=False)
     s = series("kill -> FAILED event", failed)
     return Outcome(
         4,
@@ -82,14 +94,17 @@ async def detection(cfg: Config) -> Outcome:
 
 async def recovery(cfg: Config) -> Outcome:
     """5: from SIGKILL to ACTIVE again (backoff 0), against the server's own cold start."""
-    _, back, cold = await _run(cfg, with_cold_starts=True)
+    _, back, cold = await _run(cfg.size(40, 3), with_cold_starts=True)
+    _, mcp_back, mcp_cold = await _run(cfg.size(6, 1), with_cold_starts=True, path=MCP_SERVER)
     a = series("kill -> ACTIVE event", back)
     b = series("cold start alone (raw SDK)", cold)
+    c = series("MCPServer: kill -> ACTIVE event", mcp_back)
+    d = series("MCPServer: cold start alone (raw SDK)", mcp_cold)
     r = a.median / b.median
     return Outcome(
         5,
         "SIGKILL, then ACTIVE again (backoff 0)",
-        (a, b),
+        (a, b, c, d),
         "recovery / cold start (median)",
         r,
         "<= 1.05",
@@ -97,5 +112,9 @@ async def recovery(cfg: Config) -> Outcome:
         (
             "cold start: `async with mcp.Client(StdioServerParameters(...))` plus one "
             "tools/list (what the worker does before ACTIVE), taking turns with the kills",
+            f"bench/raw_server.py (the figure): recovery costs "
+            f"{(a.median - b.median) * 1e3:.1f} ms more than a cold start",
+            f"bench/mcp_server.py (an MCPServer): recovery / cold start = "
+            f"{c.median / d.median:.3f}, {(c.median - d.median) * 1e3:.1f} ms more",
         ),
     )

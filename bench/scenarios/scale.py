@@ -3,7 +3,8 @@
 Three phases, each torn down before the next:
 
 1. Startup time of 1000 InProcessSpecs, then handle latency under load: 50 callers, each
-   making calls one after another to servers picked at random.
+   making calls one after another to servers picked at random; again after ``gc.freeze()``;
+   then the same load through 1000 raw ``mcp.Client`` s.
 2. Memory, tracemalloc on: the 1000 MCPServer objects are built before tracing starts; the
    traced bytes still live once the supervisor has started (after a collection) are what
    supervising them costs, the SDK's sessions included.
@@ -21,6 +22,7 @@ import gc
 import random
 import time
 import tracemalloc
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -36,16 +38,17 @@ def _traced() -> int:
 
 
 async def _load(
-    client: mv.SupervisorClient, names: list[str], callers: int, calls: int
+    call: Callable[[int], Awaitable[Any]], n: int, callers: int, calls: int
 ) -> list[float]:
+    """``callers`` tasks, each making ``calls`` calls one after another to random servers."""
     latencies: list[float] = []
     rng = random.Random(9)
 
     async def caller() -> None:
         for _ in range(calls):
-            name = rng.choice(names)
+            i = rng.randrange(n)
             t = time.perf_counter()
-            await client.call_tool(name, "add", {"a": 1, "b": 2})
+            await call(i)
             latencies.append(time.perf_counter() - t)
 
     async with trio.open_nursery() as nursery:
@@ -65,11 +68,30 @@ async def scale(cfg: Config) -> Outcome:
         ]
     )
 
+    callers, calls = cfg.size(50, 5), cfg.size(100, 10)
+    args = {"a": 1, "b": 2}
     t = time.perf_counter()
     async with mv.open_supervisor(spec) as client:
         startup = time.perf_counter() - t
-        await _load(client, names, cfg.size(50, 5), cfg.size(10, 2))
-        latencies = await _load(client, names, cfg.size(50, 5), cfg.size(100, 10))
+
+        async def ours_call(i: int) -> Any:
+            return await client.call_tool(names[i], "add", args)
+
+        await _load(ours_call, n, callers, cfg.size(10, 2))
+        latencies = await _load(ours_call, n, callers, calls)
+        gc.collect()
+        gc.freeze()
+        try:
+            frozen = await _load(ours_call, n, callers, calls)
+        finally:
+            gc.unfreeze()
+    async with raw_clients_concurrently(servers) as direct:
+
+        async def raw_call(i: int) -> Any:
+            return await direct[i].call_tool("add", args)
+
+        await _load(raw_call, n, callers, cfg.size(10, 2))
+        raw_latencies = await _load(raw_call, n, callers, calls)
 
     gc.collect()
     tracemalloc.start()
@@ -91,7 +113,9 @@ async def scale(cfg: Config) -> Outcome:
         tracemalloc.stop()
 
     per_worker = (ours - raw_bytes) / n
-    lat = series(f"handle latency, {cfg.size(50, 5)} callers", latencies)
+    lat = series(f"handle latency, {callers} callers", latencies)
+    lat_frozen = series("the same after gc.freeze()", frozen)
+    lat_raw = series(f"raw mcp.Client latency, {callers} callers", raw_latencies)
     tail = lat.p99 / lat.median
     kib = per_worker / 1024
     met = kib <= 100 and tail <= 2
@@ -101,6 +125,8 @@ async def scale(cfg: Config) -> Outcome:
         (
             series("startup (open_supervisor)", [startup], "s"),
             lat,
+            lat_frozen,
+            lat_raw,
             series("supervised, per server (traced)", [ours / n], "KiB"),
             series("raw Client session, per server (traced)", [raw_bytes / n], "KiB"),
             series("mcpvisor's own, per idle worker", [per_worker], "KiB"),
@@ -114,6 +140,8 @@ async def scale(cfg: Config) -> Outcome:
             f"{'met' if kib <= 100 else 'not met'}",
             f"p99 / p50 latency under load = {tail:.2f} (goal <= 2): "
             f"{'met' if tail <= 2 else 'not met'}",
+            f"p99 / p50: after gc.freeze() {lat_frozen.p99 / lat_frozen.median:.2f}; "
+            f"raw clients under the same load {lat_raw.p99 / lat_raw.median:.2f}",
             f"startup of {n} servers: {startup:.2f} s ({startup / n * 1e3:.2f} ms per server)",
             "memory: tracemalloc, live bytes after a gc.collect(); the MCPServer objects were "
             "built before tracing; both sides list tools once and keep them",
