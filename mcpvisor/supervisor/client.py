@@ -109,13 +109,16 @@ class SupervisorClient:
             raise UnknownServerError(name, self._sup._order)
         limit = slot.spec.timeouts.request if timeout is None else timeout
         with trio.move_on_after(limit) as bound:
-            attempts = 2 if request.op in IDEMPOTENT else 1
-            for attempt in range(attempts):
+            retried = False
+            while True:
                 try:
                     return await self._send(name, request)
-                except RequestInterruptedError:
-                    if attempt + 1 == attempts:
+                except RequestInterruptedError as error:
+                    # A request that never reached the server waits for the next session,
+                    # whatever it is; one that did is retried only if it is idempotent.
+                    if error.sent and (retried or request.op not in IDEMPOTENT):
                         raise
+                    retried = retried or error.sent
         assert bound.cancelled_caught
         raise RequestTimeoutError(name, request.op, limit)
 
@@ -128,7 +131,9 @@ class SupervisorClient:
             try:
                 await send.send(envelope)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
-                raise RequestInterruptedError(name, request.op, "the server went away") from None
+                raise RequestInterruptedError(
+                    name, request.op, "the server went away", sent=False
+                ) from None
             return await envelope.reply.wait()
         except trio.Cancelled:
             envelope.scope.cancel()

@@ -6,7 +6,7 @@ header values or URL credentials, so they are safe to log and to show to users.
 
 from __future__ import annotations
 
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from mcpvisor.specs.errors import MCPVisorError
 
@@ -43,18 +43,20 @@ class RequestInterruptedError(MCPVisorError):
     """A request did not complete because its server went away, or was stopped, first.
 
     Raised to every request in flight, and every request still queued, the moment the worker
-    learns that its session is over; none waits for its own timeout. Whether the request had
-    reached the server is unknown, so retrying is only safe for idempotent operations.
+    learns that its session is over; none waits for its own timeout. ``sent`` is False when the
+    request was still queued and never reached the server, so any operation may be retried
+    safely; when True, the server may have acted on it, so only idempotent ones should be.
     """
 
-    def __init__(self, server: str, operation: str, cause: str) -> None:
+    def __init__(self, server: str, operation: str, cause: str, *, sent: bool = True) -> None:
         self.server = server
         self.operation = operation
         self.cause = cause
+        self.sent = sent
         super().__init__(f"{operation} on server {server!r} was interrupted: {cause}")
 
-    def __reduce__(self) -> tuple[type[RequestInterruptedError], tuple[str, str, str]]:
-        return (type(self), (self.server, self.operation, self.cause))
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_interrupted, (self.server, self.operation, self.cause, self.sent))
 
 
 class RequestTimeoutError(MCPVisorError, TimeoutError):
@@ -72,3 +74,9 @@ class RequestTimeoutError(MCPVisorError, TimeoutError):
 
     def __reduce__(self) -> tuple[type[RequestTimeoutError], tuple[str, str, float]]:
         return (type(self), (self.server, self.operation, self.timeout))
+
+
+def _rebuild_interrupted(
+    server: str, operation: str, cause: str, sent: bool
+) -> RequestInterruptedError:
+    return RequestInterruptedError(server, operation, cause, sent=sent)

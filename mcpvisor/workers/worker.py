@@ -18,7 +18,6 @@ from typing import Any, Literal, TypeAlias
 import attrs
 import httpx2
 import mcp_types as types
-import structlog
 import trio
 from mcp import Client
 from mcp.client._transport import Transport
@@ -37,6 +36,7 @@ from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST, METHOD_NOT_FOUND
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcpvisor.specs import HttpSpec, InProcessSpec, ServerSpec, SseSpec, StdioSpec
+from mcpvisor.specs._logging import library_logger
 from mcpvisor.specs.servers import redact_url
 from mcpvisor.workers.errors import (
     RequestInterruptedError,
@@ -47,7 +47,7 @@ from mcpvisor.workers.errors import (
 from mcpvisor.workers.requests import Envelope, Request
 from mcpvisor.workers.transports import Link, StdioTransport, WatchedTransport
 
-_log = structlog.get_logger("mcpvisor")
+_log = library_logger()
 
 ProtocolMode: TypeAlias = Literal["auto", "legacy"]
 """``auto`` probes ``server/discover`` (2026-07-28) and falls back to the ``initialize``
@@ -461,9 +461,17 @@ class _Worker:
                 nursery.start_soon(self._listen_loop, client, ready.capabilities)
             while True:
                 token = object()
-                await self.limiter.acquire_on_behalf_of(token)
+                # Each scheduler pass is a measurable share of an in-process call: take a free
+                # slot and a queued envelope without yielding, and block only when there is none.
                 try:
-                    envelope = await self.requests.receive()
+                    self.limiter.acquire_on_behalf_of_nowait(token)
+                except trio.WouldBlock:
+                    await self.limiter.acquire_on_behalf_of(token)
+                try:
+                    try:
+                        envelope = self.requests.receive_nowait()
+                    except trio.WouldBlock:
+                        envelope = await self.requests.receive()
                 except (trio.EndOfChannel, trio.ClosedResourceError):
                     self.limiter.release_on_behalf_of(token)
                     self._finish(WorkerExit("stopped", "stopped by its owner"))
@@ -493,10 +501,11 @@ class _Worker:
                 envelope = self.requests.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
-            self._interrupt(envelope, cause)
+            self._interrupt(envelope, cause, sent=False)
 
-    def _interrupt(self, envelope: Envelope, cause: str) -> None:
-        envelope.reply.set_error(RequestInterruptedError(self.name, envelope.request.op, cause))
+    def _interrupt(self, envelope: Envelope, cause: str, *, sent: bool = True) -> None:
+        error = RequestInterruptedError(self.name, envelope.request.op, cause, sent=sent)
+        envelope.reply.set_error(error)
 
     async def _watch_link(self) -> None:
         await self.link.lost.wait()
@@ -510,7 +519,7 @@ class _Worker:
             if envelope.reply.done:
                 return
             if envelope.scope.cancel_called:
-                self._interrupt(envelope, "cancelled by the caller before it was sent")
+                self._interrupt(envelope, "cancelled by the caller before it was sent", sent=False)
                 return
             self.inflight.add(envelope)
             start = trio.current_time()
@@ -551,7 +560,13 @@ class _Worker:
                     "it has probably restarted",
                 )
             )
-        envelope.reply.set_error(error)
+        else:
+            envelope.reply.set_error(error)
+            return
+        # The session is over (perhaps already being stopped): the caller learns that, not
+        # the transport's own error.
+        assert self.exit is not None
+        self._interrupt(envelope, self.exit.cause)
 
     # -- health -----------------------------------------------------------------------------
 

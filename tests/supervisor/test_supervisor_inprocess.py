@@ -330,3 +330,30 @@ async def test_events_are_logged_without_secrets(capsys: pytest.CaptureFixture[s
         ("active", "stopped", "stopped"),
     ]
     assert all(e["server"] == "alpha" for e in events)
+
+
+async def test_a_queued_call_that_never_reached_the_server_waits_for_the_restart(
+    autojump_clock: object,
+) -> None:
+    a = FakeServer("alpha")
+    spec = mv.SupervisorSpec(servers=[a.spec(restart=QUICK, max_concurrency=1)])
+    outcomes: dict[str, object] = {}
+
+    async def call(tool: str, arguments: dict[str, int]) -> None:
+        try:
+            outcomes[tool] = await client.call_tool("alpha", tool, arguments)
+        except mv.RequestInterruptedError as error:
+            outcomes[tool] = error
+
+    async with mv.open_supervisor(spec) as client:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(call, "wait", {})
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(call, "add", {"a": 20, "b": 22})
+            await trio.testing.wait_all_tasks_blocked()
+            assert a.calls == 1
+            a.crash()
+        interrupted = outcomes["wait"]
+        assert isinstance(interrupted, mv.RequestInterruptedError) and interrupted.sent
+        assert outcomes["add"].structured_content == {"result": 42}  # type: ignore[attr-defined]
+        assert a.sessions == 2 and a.calls == 2
