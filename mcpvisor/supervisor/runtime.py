@@ -75,6 +75,7 @@ class _Slot:
     generation: int = 0
     send: trio.MemorySendChannel[Envelope] | None = None
     scope: trio.CancelScope | None = None
+    graceful: bool = False
     worker_done: trio.Event = attrs.Factory(trio.Event)
     ready: Ready | None = None
     changed: trio.Event = attrs.Factory(trio.Event)
@@ -306,6 +307,7 @@ class Supervisor:
         send, receive = trio.open_memory_channel[Envelope](capacity)
         slot.send = send
         slot.scope = trio.CancelScope()
+        slot.graceful = False
         slot.worker_done = trio.Event()
         self._nursery.start_soon(
             self._worker_task, name, slot, slot.generation, receive, slot.scope, slot.worker_done
@@ -316,7 +318,8 @@ class Supervisor:
         slot.generation += 1
         if slot.send is not None and slot.ready is not None:
             slot.send.close()
-        elif slot.scope is not None:
+            slot.graceful = True
+        elif slot.scope is not None and not slot.graceful:
             slot.scope.cancel()
         slot.send = None
         slot.ready = None
@@ -330,7 +333,15 @@ class Supervisor:
         scope: trio.CancelScope,
         done: trio.Event,
     ) -> None:
-        hooks = WorkerHooks(on_tools_changed=lambda tools: self._on_tools(name, generation, tools))
+        hooks = WorkerHooks(
+            on_tools_changed=lambda tools: self._on_tools(name, generation, tools),
+            on_resources_changed=lambda resources, _templates: self._on_list(
+                name, generation, "list_resources", resources
+            ),
+            on_prompts_changed=lambda prompts: self._on_list(
+                name, generation, "list_prompts", prompts
+            ),
+        )
         try:
             with scope:
                 try:
@@ -385,6 +396,10 @@ class Supervisor:
             return
         slot.ready = ready
         slot.tools = tuple(ready.tools)
+        if ready.capabilities.resources is not None:
+            slot.lists["list_resources"] = tuple(ready.resources)
+        if ready.capabilities.prompts is not None:
+            slot.lists["list_prompts"] = tuple(ready.prompts)
         slot.pid = ready.pid
         self._feed(Started(name, trio.current_time()))
         idle = slot.spec.idle_shutdown
@@ -409,6 +424,11 @@ class Supervisor:
                 kind="tools_changed",
             )
         )
+
+    def _on_list(self, name: str, generation: int, op: str, items: tuple[Any, ...]) -> None:
+        slot = self._slots.get(name)
+        if slot is not None and slot.generation == generation:
+            slot.lists[op] = tuple(items)
 
     def _arm_timer(self, command: ScheduleRestart) -> None:
         slot = self._slots[command.server]

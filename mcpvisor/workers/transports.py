@@ -20,7 +20,6 @@ from typing import Any, Literal, TypeAlias
 
 import anyio
 import mcp_types as types
-import structlog
 import trio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.client._transport import TransportStreams
@@ -28,11 +27,12 @@ from mcp.client.stdio import get_default_environment
 from mcp.shared.message import SessionMessage
 
 from mcpvisor.specs import StdioSpec
+from mcpvisor.specs._logging import library_logger
 
 LostKind: TypeAlias = Literal["exited", "protocol", "closed"]
 """How a link ended: the process exited, the server broke the protocol, or the stream closed."""
 
-_log = structlog.get_logger("mcpvisor")
+_log = library_logger()
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """A stdout line longer than this is a protocol violation, not a message to buffer forever."""
