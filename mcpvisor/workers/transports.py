@@ -361,7 +361,10 @@ class StdioTransport(Link):
         self, process: trio.Process, to_session: MemoryObjectSendStream[SessionMessage | Exception]
     ) -> None:
         assert process.stdout is not None
-        buffer = b""
+        # A large message arrives in many chunks: only a chunk with a newline ends a line, so
+        # the partial line grows in place and is never rejoined or rescanned (that was
+        # quadratic, and a 50 MB result took minutes).
+        buffer = bytearray()
         try:
             while True:
                 try:
@@ -372,7 +375,14 @@ class StdioTransport(Link):
                     self._stdout_done.set()
                     await self._lose("closed", "the server closed its stdout", to_session)
                     return
-                *lines, buffer = (buffer + chunk).split(b"\n")
+                lines: list[bytes] = []
+                if b"\n" in chunk:
+                    first, *lines, rest = chunk.split(b"\n")
+                    buffer += first
+                    lines.insert(0, bytes(buffer))
+                    buffer = bytearray(rest)
+                else:
+                    buffer += chunk
                 for line in lines:
                     if not line.strip():
                         continue
