@@ -24,6 +24,15 @@ worker. Concretely, `Ready` (or the slot) exposes a `perform(request)` that the 
 the worker's `inflight` set (so a crash still interrupts it at once via `_finish_pending`,
 which would cancel those scopes and set `RequestInterruptedError`), call `_perform`, map errors
 as `_serve_one` does. The channel and `_serve_one` stay for requests queued while STARTING.
+
+**What was applied, and what was not (lead, same day).** The worker now takes a free limiter
+slot and an already queued envelope without yielding, and the handle puts an envelope on a
+channel with room without yielding. Re-measured in the same way: 1.25-1.28, no measurable
+change, because the passes that remain are structural: the channel wakes the worker, the
+worker starts a task per request, the reply wakes the caller. The direct-call fix above was
+not applied: mcpvisor's design routes every request through the owning worker's channel, so
+that the worker alone decides what is in flight on its session; making the SDK call from the
+caller's task is a design change, recorded as a follow-up rather than slipped in here.
 """,
     2: """
 **Why (cProfile, 3000 sequential calls each side).** The same three extra scheduler passes per
