@@ -165,7 +165,7 @@ class StdioSpec(_Supervised):
         self._finish(c)
 
 
-def _url_problems(c: _Checker, url: object, *, sse: bool) -> None:
+def _url_problems(c: _Checker, url: object) -> None:
     ok = False
     if isinstance(url, str):
         try:
@@ -178,8 +178,8 @@ def _url_problems(c: _Checker, url: object, *, sse: bool) -> None:
 
 
 @attrs.frozen(kw_only=True)
-class HttpSpec(_Supervised):
-    """A server reached over streamable HTTP. ``headers`` (often a bearer token) are masked."""
+class _Remote(_Supervised):
+    """The fields of a server reached over HTTP; ``headers`` (often a token) are masked."""
 
     url: str = attrs.field(repr=_url_repr)
     headers: Mapping[str, str] = attrs.field(
@@ -189,26 +189,19 @@ class HttpSpec(_Supervised):
     def __attrs_post_init__(self) -> None:
         c = _Checker()
         self._common_problems(c)
-        _url_problems(c, self.url, sse=False)
+        _url_problems(c, self.url)
         _str_map_problems(c, self.headers, "headers")
         self._finish(c)
 
 
 @attrs.frozen(kw_only=True)
-class SseSpec(_Supervised):
+class HttpSpec(_Remote):
+    """A server reached over streamable HTTP. ``headers`` (often a bearer token) are masked."""
+
+
+@attrs.frozen(kw_only=True)
+class SseSpec(_Remote):
     """A server reached over the legacy HTTP+SSE transport. Supported, not recommended."""
-
-    url: str = attrs.field(repr=_url_repr)
-    headers: Mapping[str, str] = attrs.field(
-        factory=dict, converter=_frozen_str_map, repr=_masked, hash=False
-    )
-
-    def __attrs_post_init__(self) -> None:
-        c = _Checker()
-        self._common_problems(c)
-        _url_problems(c, self.url, sse=True)
-        _str_map_problems(c, self.headers, "headers")
-        self._finish(c)
 
 
 @attrs.frozen(kw_only=True)

@@ -27,25 +27,21 @@ from mcpvisor.supervisor.lifecycle import (
     Wake,
 )
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
-from mcpvisor.workers import Envelope, Reply, Request, RequestInterruptedError, RequestTimeoutError
+from mcpvisor.workers import (
+    OPERATIONS,
+    Envelope,
+    Reply,
+    Request,
+    RequestInterruptedError,
+    RequestTimeoutError,
+)
 
 if TYPE_CHECKING:
     from mcp_types import CallToolResult, GetPromptResult, ReadResourceResult, Tool
 
     from mcpvisor.supervisor.runtime import Supervisor, _Slot
 
-IDEMPOTENT = frozenset(
-    {
-        "list_tools",
-        "list_resources",
-        "list_resource_templates",
-        "read_resource",
-        "list_prompts",
-        "get_prompt",
-        "complete",
-        "probe",
-    }
-)
+IDEMPOTENT: frozenset[str] = frozenset(OPERATIONS) - {"call_tool"}
 """Operations retried once after a crash interrupts them. ``call_tool`` never is: a tool may
 have had effects before the server died."""
 
