@@ -62,13 +62,18 @@ class SupervisorStatus:
     ``health`` is ``unavailable`` when a required server is not serving (or no server is),
     ``degraded`` when any server is starting, failed or dropped, else ``healthy``. Servers
     stopped on purpose, and lazy or idle ones that wake on demand, do not degrade health.
+    Isolated sessions appear in ``servers`` but not in the health or the state lists.
     """
 
     servers: Mapping[str, ServerStatus]
     at: float
 
+    def _configured(self) -> list[ServerStatus]:
+        """Servers of the spec; isolated sessions come and go, and do not count for health."""
+        return [s for s in self.servers.values() if s.isolated_of is None]
+
     def _by_state(self, state: ServerState) -> list[str]:
-        return [s.name for s in self.servers.values() if s.state is state]
+        return [s.name for s in self._configured() if s.state is state]
 
     @property
     def active(self) -> list[str]:
@@ -88,16 +93,17 @@ class SupervisorStatus:
     @property
     def health(self) -> Health:
         """See the class docstring."""
+        configured = self._configured()
         serving = [
             s
-            for s in self.servers.values()
+            for s in configured
             if s.state is ServerState.ACTIVE or (s.state is ServerState.STOPPED and s.wakeable)
         ]
-        required_down = any(s.required and s not in serving for s in self.servers.values())
-        if required_down or (self.servers and not serving):
+        required_down = any(s.required and s not in serving for s in configured)
+        if required_down or (configured and not serving):
             return "unavailable"
         troubled = (ServerState.STARTING, ServerState.FAILED, ServerState.DROPPED)
-        if any(s.state in troubled for s in self.servers.values()):
+        if any(s.state in troubled for s in configured):
             return "degraded"
         return "healthy"
 
