@@ -214,6 +214,59 @@ def _live_group_members(pgid: int) -> list[int]:
     return members
 
 
+def _parents() -> dict[int, int]:
+    """Parent pid of every live (non-zombie) process; empty where /proc is missing."""
+    parents: dict[int, int] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return parents
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                raw = stat.read()
+        except OSError:
+            continue
+        fields = raw[raw.rfind(b")") + 2 :].split()
+        if len(fields) > 1 and fields[0] != b"Z":
+            parents[int(entry)] = int(fields[1])
+    return parents
+
+
+def _pin_descendants(root: int) -> list[int]:
+    """Pidfds of every live process below ``root``, including any that left its group.
+
+    A server may start helpers in sessions of their own (Node's ``detached: true``, browsers
+    that automation servers launch); killing the process group misses them, and once the
+    server is dead they are re-parented out of reach. A pidfd names exactly one process, so
+    the helpers can be killed later without risking a pid that was reused meanwhile.
+    """
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:  # pragma: no cover - not Linux
+        return []
+    parents = _parents()
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    pinned: list[int] = []
+    frontier = [root]
+    while frontier:
+        for pid in children.get(frontier.pop(), []):
+            frontier.append(pid)
+            try:
+                pidfd: int = pidfd_open(pid)
+            except OSError:
+                continue
+            # Opened after /proc was read: keep it only if it is still the same process.
+            if _parents().get(pid) == parents[pid]:
+                pinned.append(pidfd)
+            else:
+                os.close(pidfd)
+    return pinned
+
+
 async def _await_group_death(pgid: int, timeout: float) -> None:
     """Wait (bounded) until every process SIGKILLed in group ``pgid`` is dead.
 
@@ -250,7 +303,9 @@ class StdioTransport(Link):
 
     Teardown closes stdin, waits half of ``shutdown`` for the server to exit, sends SIGTERM to
     the process group, waits out the rest, then sends SIGKILL; it always ends by SIGKILLing
-    the group (so no grandchild survives) and reaping the child (so no zombie is left). It is
+    the group and every process that was below the child when teardown began, even one that
+    left the group (so no grandchild survives), and reaping the child (so no zombie is left).
+    Descendants of a child that had already died are only reached through its group. It is
     shielded from cancellation, and bounded by ``shutdown`` except for the reap after SIGKILL,
     which no process can refuse.
     """
@@ -375,11 +430,11 @@ class StdioTransport(Link):
                     self._stdout_done.set()
                     await self._lose("closed", "the server closed its stdout", to_session)
                     return
-                lines: list[bytes] = []
+                lines: list[bytes | bytearray] = []
                 if b"\n" in chunk:
-                    first, *lines, rest = chunk.split(b"\n")
+                    first, *middle, rest = chunk.split(b"\n")
                     buffer += first
-                    lines.insert(0, bytes(buffer))
+                    lines = [buffer, *middle]
                     buffer = bytearray(rest)
                 else:
                     buffer += chunk
@@ -459,27 +514,43 @@ class StdioTransport(Link):
         """Stop the process group; see the class docstring. Idempotent."""
         with trio.CancelScope(shield=True):
             start = trio.current_time()
-            if process.stdin is not None:
-                await trio.aclose_forcefully(process.stdin)
-            if process.returncode is None:
-                with trio.move_on_at(start + self._shutdown_timeout / 2):
-                    await process.wait()
-            if process.returncode is None:
-                _log.debug("server.sigterm", server=self._server, pid=process.pid)
-                _killpg(process.pid, signal.SIGTERM)
-                # A stopped process cannot act on SIGTERM until it is continued.
-                _killpg(process.pid, signal.SIGCONT)
-                with trio.move_on_at(start + self._shutdown_timeout):
-                    await process.wait()
-            if process.returncode is None:
-                _log.warning("server.sigkill", server=self._server, pid=process.pid)
-            # Also reaches grandchildren that outlived a clean exit of the child.
-            _killpg(process.pid, signal.SIGKILL)
-            await process.wait()
-            remaining = start + self._shutdown_timeout - trio.current_time()
-            await _await_group_death(process.pid, max(remaining, 1.0))
-            with trio.move_on_after(_STDERR_DRAIN):
-                await self._stderr_done.wait()
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    await trio.aclose_forcefully(stream)
+            # Before stdin closes: a child that exits cleanly would orphan its helpers.
+            pinned = _pin_descendants(process.pid) if process.returncode is None else []
+            try:
+                await self._stop_pinned(process, start, pinned)
+            finally:
+                for pidfd in pinned:
+                    os.close(pidfd)
+
+    async def _stop_pinned(self, process: trio.Process, start: float, pinned: list[int]) -> None:
+        if process.stdin is not None:
+            await trio.aclose_forcefully(process.stdin)
+        if process.returncode is None:
+            with trio.move_on_at(start + self._shutdown_timeout / 2):
+                await process.wait()
+        if process.returncode is None:
+            _log.debug("server.sigterm", server=self._server, pid=process.pid)
+            _killpg(process.pid, signal.SIGTERM)
+            # A stopped process cannot act on SIGTERM until it is continued.
+            _killpg(process.pid, signal.SIGCONT)
+            with trio.move_on_at(start + self._shutdown_timeout):
+                await process.wait()
+        if process.returncode is None:
+            _log.warning("server.sigkill", server=self._server, pid=process.pid)
+        # Also reaches grandchildren that outlived a clean exit of the child.
+        _killpg(process.pid, signal.SIGKILL)
+        for pidfd in pinned:
+            with suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        await process.wait()
+        remaining = start + self._shutdown_timeout - trio.current_time()
+        deadline = trio.current_time() + max(remaining, 1.0)
+        await _await_group_death(process.pid, max(remaining, 1.0))
+        for pidfd in pinned:
+            with trio.move_on_at(deadline):
+                await trio.lowlevel.wait_readable(pidfd)
+        with trio.move_on_after(_STDERR_DRAIN):
+            await self._stderr_done.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                await trio.aclose_forcefully(stream)

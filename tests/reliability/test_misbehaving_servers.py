@@ -218,6 +218,17 @@ async def test_grandchildren_die_with_a_server_that_exits() -> None:
         assert not any(pid_alive(pid) for pid in grandchildren)
 
 
+async def test_a_grandchild_in_its_own_session_dies_with_a_server_that_is_stopped() -> None:
+    async with beside_a_healthy_server(bad()) as client:
+        grandchild = int(text_of(await client.call_tool("bad", "detached_grandchild", {})))
+        assert pid_alive(grandchild)
+        await client.restart("bad")
+        await until(client, state_is("bad", mv.ServerState.ACTIVE))
+        await dead(grandchild)
+        grandchild = int(text_of(await client.call_tool("bad", "detached_grandchild", {})))
+    await dead(grandchild)
+
+
 # -- too much of something --------------------------------------------------------------------
 
 

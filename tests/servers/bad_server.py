@@ -18,6 +18,8 @@ tools:
   ``tools``: ``tools/list_changed``; ``progress``: progress for a token nobody holds), then
   answer.
 - ``close_stdout()``: close stdout and keep running without reading stdin.
+- ``detached_grandchild()``: spawn a long-lived grandchild in a session of its own (out of
+  the server's process group, as Node's ``detached: true`` does) and return its pid.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 import raw_server as raw
 
 MUTED = False
-EXTRA = ("partial", "wrong_id", "mute", "big", "flood", "close_stdout")
+EXTRA = ("partial", "wrong_id", "mute", "big", "flood", "close_stdout", "detached_grandchild")
 raw.TOOLS.extend({"name": name, "inputSchema": {"type": "object"}} for name in EXTRA)
 
 _raw_call_tool = raw.call_tool
@@ -75,6 +77,15 @@ def call_tool(request_id: object, name: str, args: dict[str, Any]) -> None:
         os.close(sys.stdout.fileno())
         while True:
             time.sleep(60)
+    elif name == "detached_grandchild":
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(600)"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        raw.result(request_id, raw.text(str(child.pid)))
     else:
         _raw_call_tool(request_id, name, args)
 
