@@ -104,23 +104,30 @@ class SupervisorClient:
         if slot is None:
             raise UnknownServerError(name, self._sup._order)
         limit = slot.spec.timeouts.request if timeout is None else timeout
-        with trio.move_on_after(limit) as bound:
+        deadline = trio.current_time() + limit
+        with trio.CancelScope(deadline=deadline) as bound:
             retried = False
             while True:
                 try:
-                    return await self._send(name, request)
+                    return await self._send(name, request, deadline)
                 except RequestInterruptedError as error:
                     # A request that never reached the server waits for the next session,
                     # whatever it is; one that did is retried only if it is idempotent.
                     if error.sent and (retried or request.op not in IDEMPOTENT):
                         raise
+                    if slot.removed:
+                        raise ServerUnavailableError(
+                            name, None, "the server was removed"
+                        ) from error
                     retried = retried or error.sent
         assert bound.cancelled_caught
         raise RequestTimeoutError(name, request.op, limit)
 
-    async def _send(self, name: str, request: Request) -> Any:
+    async def _send(self, name: str, request: Request, deadline: float) -> Any:
         slot, send = await self._acquire(name)
-        envelope = Envelope(request=request, reply=Reply(), scope=trio.CancelScope())
+        envelope = Envelope(
+            request=request, reply=Reply(), scope=trio.CancelScope(), deadline=deadline
+        )
         slot.inflight += 1
         slot.last_used = trio.current_time()
         try:
@@ -218,10 +225,12 @@ class SupervisorClient:
     # ---- aggregation ----------------------------------------------------------------------
 
     async def list_tools(self, *, include_unavailable: bool = False) -> list[ToolEntry]:
-        """Every tool of every ACTIVE server, from caches kept fresh by list_changed.
+        """Every tool of every serving server, from caches kept fresh by list_changed.
 
-        ``include_unavailable=True`` adds the last known tools of servers that are not
-        ACTIVE, each entry carrying its server's state. Never makes a round trip.
+        Serving means ACTIVE, or STOPPED by idle shutdown (a call wakes it); a lazy server's
+        tools are known once it has started. ``include_unavailable=True`` adds the last known
+        tools of the other servers. Each entry carries its server's state. Never makes a
+        round trip.
         """
         await trio.lowlevel.checkpoint()
         life = self._sup._lifecycle
@@ -230,10 +239,13 @@ class SupervisorClient:
             slot = self._sup._slots[name]
             if slot.isolated_of is not None:
                 continue
-            state = life.state_of(name)
-            if state is not ServerState.ACTIVE and not include_unavailable:
+            record = life.record(name)
+            serving = record.state is ServerState.ACTIVE or (
+                record.state is ServerState.STOPPED and record.wakeable
+            )
+            if not serving and not include_unavailable:
                 continue
-            out.extend(ToolEntry(name, t.name, t, state) for t in slot.tools)
+            out.extend(ToolEntry(name, t.name, t, record.state) for t in slot.tools)
         return out
 
     async def _aggregate(self, op: str, field: str) -> list[tuple[str, Any]]:
@@ -334,6 +346,8 @@ class SupervisorClient:
         A lazy server is not started: it returns STOPPED and wakes on its first request.
         """
         sup = self._sup
+        if sup._closing:
+            raise ServerUnavailableError(spec.name, None, "the supervisor is shutting down")
         if spec.name in sup._slots:
             raise CommandRefusedError(
                 spec.name,
@@ -345,8 +359,10 @@ class SupervisorClient:
             raise ConfigError([Problem(f"{spec.name}.group", f"unknown group {spec.group!r}")])
         sup._add(spec)
         slot = sup._slots[spec.name]
-        while sup._lifecycle.state_of(spec.name) is ServerState.STARTING and not slot.removed:
+        while not slot.removed and sup._lifecycle.state_of(spec.name) is ServerState.STARTING:
             await slot.changed.wait()
+        if slot.removed or sup._closing:
+            raise ServerUnavailableError(spec.name, None, "the server was removed")
         return sup._status().servers[spec.name]
 
     async def remove_server(self, name: str) -> None:
@@ -368,6 +384,8 @@ class SupervisorClient:
         wait their turn. Never restarted: if it crashes, its requests fail.
         """
         sup = self._sup
+        if sup._closing:
+            raise ServerUnavailableError(name, None, "the supervisor is shutting down")
         slot = sup._slots.get(name)
         if slot is None or slot.isolated_of is not None:
             raise UnknownServerError(name, sup._order)

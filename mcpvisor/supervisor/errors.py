@@ -24,8 +24,9 @@ def _nearest(name: str, known: Iterable[str]) -> str | None:
 class ServerUnavailableError(MCPVisorError):
     """The server is DROPPED or STOPPED (or being removed, or the supervisor is closing).
 
-    Raised at once, never after a wait: a request cannot succeed until someone revives,
-    restarts or wakes the server.
+    A request fails with it at once if the server is already down for good, or as soon as the
+    server it waits for is dropped, stopped or removed: it cannot succeed until someone
+    revives or restarts the server.
     """
 
     def __init__(self, server: str, state: ServerState | None, cause: str | None = None) -> None:

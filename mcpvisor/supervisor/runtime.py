@@ -63,6 +63,13 @@ def transport_of(spec: ServerSpec) -> str:
     return "http"
 
 
+def _set_event() -> trio.Event:
+    """An event already set: a slot that never ran a worker has none to wait for."""
+    event = trio.Event()
+    event.set()
+    return event
+
+
 @attrs.define(eq=False)
 class _Slot:
     """The runtime's bookkeeping for one server: its current worker and its caches.
@@ -75,8 +82,7 @@ class _Slot:
     generation: int = 0
     send: trio.MemorySendChannel[Envelope] | None = None
     scope: trio.CancelScope | None = None
-    graceful: bool = False
-    worker_done: trio.Event = attrs.Factory(trio.Event)
+    worker_done: trio.Event = attrs.Factory(_set_event)
     ready: Ready | None = None
     changed: trio.Event = attrs.Factory(trio.Event)
     timer: trio.CancelScope | None = None
@@ -152,7 +158,10 @@ class Supervisor:
                 if self._escalation is None:
                     task_status.started(SupervisorClient(self))
                     await self._stop_requested.wait()
-                await self._shutdown()
+                # Bounded by the servers' shutdown timeouts; a host error arriving meanwhile
+                # must not turn an orderly stop into a mass cancellation.
+                with trio.CancelScope(shield=True):
+                    await self._shutdown()
                 nursery.cancel_scope.cancel()
         except BaseException:
             if not self._closing:
@@ -194,8 +203,14 @@ class Supervisor:
             slot = self._slots[name]
             state = life.state_of(name)
             if slot.spec.required:
+                record = life.record(name)
+                if state is ServerState.STOPPED and not record.wakeable:
+                    # Finished under its restart type (temporary, or transient exiting
+                    # cleanly): no restart will come, so startup cannot succeed.
+                    self._escalation = RequiredServerError(name, record.last_cause)
+                    return True
                 if state is not ServerState.ACTIVE and not (
-                    state is ServerState.STOPPED and life.record(name).wakeable
+                    state is ServerState.STOPPED and record.wakeable
                 ):
                     return False
             elif state is ServerState.STARTING and not slot.first_attempt_done:
@@ -307,7 +322,6 @@ class Supervisor:
         send, receive = trio.open_memory_channel[Envelope](capacity)
         slot.send = send
         slot.scope = trio.CancelScope()
-        slot.graceful = False
         slot.worker_done = trio.Event()
         self._nursery.start_soon(
             self._worker_task, name, slot, slot.generation, receive, slot.scope, slot.worker_done
@@ -316,10 +330,12 @@ class Supervisor:
     def _stop_worker(self, slot: _Slot) -> None:
         """Detach the current worker: it will not be fed back, and it shuts down."""
         slot.generation += 1
-        if slot.send is not None and slot.ready is not None:
+        if slot.send is not None:
             slot.send.close()
-            slot.graceful = True
-        elif slot.scope is not None and not slot.graceful:
+        if slot.scope is not None:
+            # The worker's cancelled teardown is shielded and bounded by timeouts.shutdown; it
+            # fails queued envelopes as unsent, so none runs on a server that is no longer
+            # ACTIVE, and a worker whose every slot is busy still stops at once.
             slot.scope.cancel()
         slot.send = None
         slot.ready = None
@@ -366,6 +382,10 @@ class Supervisor:
                 return
             kind = "normal" if exit.kind == "normal" else "abnormal"
             self._report(name, generation, self._exit_input(name, generation, kind, exit.cause))
+        except Exception:
+            # What a cancelled worker raised besides Cancelled: it was being stopped anyway,
+            # and its failure must not become the host's.
+            log.debug("worker.stopped_with_error", server=name, exc_info=True)
         finally:
             done.set()
 
@@ -549,8 +569,18 @@ async def open_supervisor(
                 yield client
             finally:
                 await supervisor.aclose()
-    except BaseExceptionGroup as group:
-        raise _collapse(group) from None
+    except BaseException as error:
+        escalated = supervisor._escalation
+        if (
+            escalated is not None
+            and error is not escalated
+            and not isinstance(error, trio.Cancelled)
+        ):
+            # A required server was dropped: that is why the host's calls began failing.
+            raise escalated from error
+        if isinstance(error, BaseExceptionGroup):
+            raise _collapse(error) from None
+        raise
 
 
 def _collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:

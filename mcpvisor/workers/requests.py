@@ -127,8 +127,9 @@ class Envelope:
     ``scope`` is an unentered :class:`trio.CancelScope`; the worker performs the call inside
     it. A caller that gives up (its own cancel scope, a deadline) calls ``scope.cancel()``:
     the SDK call is cancelled and the server receives ``notifications/cancelled``. The worker
-    applies ``min(deadline, now + timeouts.request)`` on top (``deadline`` is on trio's clock)
-    and fails the reply with :class:`RequestTimeoutError` when it passes.
+    bounds the call by ``deadline`` (trio's clock) when the caller set one, else by
+    ``now + timeouts.request``, and fails the reply with :class:`RequestTimeoutError` when it
+    passes.
 
     Envelopes compare by identity: two identical requests are still two requests.
     """

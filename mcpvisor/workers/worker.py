@@ -523,7 +523,11 @@ class _Worker:
                 return
             self.inflight.add(envelope)
             start = trio.current_time()
-            deadline = min(envelope.deadline, start + self.spec.timeouts.request)
+            # The caller's deadline, when it set one, replaces the server's default bound.
+            if math.isfinite(envelope.deadline):
+                deadline = envelope.deadline
+            else:
+                deadline = start + self.spec.timeouts.request
             with envelope.scope:
                 with trio.CancelScope(deadline=deadline) as timer:
                     try:
