@@ -32,6 +32,7 @@ from mcp.shared.exceptions import MCPError
 
 import mcpvisor as mv
 from tests.conftest import MCP_SERVER, RAW_SERVER, live_descendants
+from tests.supervisor.support import until
 from tests.workers.worker_helpers import HttpServer, http_server
 
 SUMMARIES: list[str] = []
@@ -360,24 +361,9 @@ async def _warm_up(http_url: str) -> None:
         pid = client.status().servers["warm"].pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
-        await _until(
+        await until(
             client, lambda s: s.servers["warm"].restarts == 1 and s.active == ["warm", "warmhttp"]
         )
-
-
-async def _until(
-    client: mv.SupervisorClient, ready: Callable[[mv.SupervisorStatus], bool], limit: float = 60
-) -> mv.SupervisorStatus:
-    with trio.fail_after(limit):
-        async with client.subscribe() as events:
-            status = client.status()
-            if ready(status):
-                return status
-            async for _ in events:
-                status = client.status()
-                if ready(status):
-                    return status
-    raise AssertionError("the supervisor closed before the condition held")
 
 
 def _settled(status: mv.SupervisorStatus) -> bool:
@@ -419,7 +405,7 @@ async def run_chaos(seconds: float, seed: int, *, callers: int = 6) -> ChaosRepo
                     stop.set()
                 if run.http.process is None or run.http.process.returncode is not None:
                     await run.http.start(run.http.port)
-                status = await _until(client, _settled)
+                status = await until(client, _settled)
                 # Every server that settled ACTIVE serves again.
                 for name in status.active:
                     await run.one_request(
