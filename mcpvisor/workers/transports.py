@@ -192,13 +192,16 @@ def _killpg(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _live_group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in process group ``pgid``; empty where /proc is missing."""
-    members = []
+def _live_processes() -> dict[int, tuple[int, int]]:
+    """``pid -> (parent pid, process group)`` of every live (non-zombie) process.
+
+    Empty where /proc is missing.
+    """
+    found: dict[int, tuple[int, int]] = {}
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return []
+        return found
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -209,30 +212,19 @@ def _live_group_members(pgid: int) -> list[int]:
             continue
         # Fields after the parenthesised command name: state, ppid, pgrp, ...
         fields = raw[raw.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
-            members.append(int(entry))
-    return members
+        if len(fields) > 2 and fields[0] != b"Z":
+            found[int(entry)] = (int(fields[1]), int(fields[2]))
+    return found
+
+
+def _live_group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in process group ``pgid``."""
+    return [pid for pid, (_, group) in _live_processes().items() if group == pgid]
 
 
 def _parents() -> dict[int, int]:
-    """Parent pid of every live (non-zombie) process; empty where /proc is missing."""
-    parents: dict[int, int] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return parents
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                raw = stat.read()
-        except OSError:
-            continue
-        fields = raw[raw.rfind(b")") + 2 :].split()
-        if len(fields) > 1 and fields[0] != b"Z":
-            parents[int(entry)] = int(fields[1])
-    return parents
+    """Parent pid of every live (non-zombie) process."""
+    return {pid: parent for pid, (parent, _) in _live_processes().items()}
 
 
 def _pin_descendants(root: int) -> list[int]:
