@@ -248,34 +248,24 @@ class SupervisorClient:
             out.extend(ToolEntry(name, t.name, t, record.state) for t in slot.tools)
         return out
 
-    async def _aggregate(self, op: str, field: str) -> list[tuple[str, Any]]:
-        """Items of ``op`` over ACTIVE servers, fetched once per worker generation."""
+    async def _aggregate(self, op: str) -> list[tuple[str, Any]]:
+        """Cached items of ``op`` over ACTIVE servers: seeded at ready, refreshed on changes."""
+        await trio.lowlevel.checkpoint()
         life = self._sup._lifecycle
         out: list[tuple[str, Any]] = []
-        for name in list(self._sup._order):
-            slot = self._sup._slots.get(name)
-            if slot is None or slot.isolated_of is not None:
-                continue
-            if life.state_of(name) is not ServerState.ACTIVE or slot.ready is None:
-                continue
-            if op not in slot.lists:
-                generation = slot.generation
-                try:
-                    result = await self._request(name, Request(op=op), None)  # type: ignore[arg-type]
-                except Exception:
-                    continue
-                if slot.generation == generation:
-                    slot.lists[op] = tuple(getattr(result, field))
-            out.extend((name, item) for item in slot.lists.get(op, ()))
+        for name in self._sup._order:
+            slot = self._sup._slots[name]
+            if slot.isolated_of is None and life.state_of(name) is ServerState.ACTIVE:
+                out.extend((name, item) for item in slot.lists.get(op, ()))
         return out
 
     async def list_resources(self) -> list[tuple[str, Any]]:
         """``(server, Resource)`` pairs over ACTIVE servers, cached per server session."""
-        return await self._aggregate("list_resources", "resources")
+        return await self._aggregate("list_resources")
 
     async def list_prompts(self) -> list[tuple[str, Any]]:
         """``(server, Prompt)`` pairs over ACTIVE servers, cached per server session."""
-        return await self._aggregate("list_prompts", "prompts")
+        return await self._aggregate("list_prompts")
 
     # ---- observation ----------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
@@ -231,7 +231,7 @@ class Supervisor:
                 ServerState.ACTIVE,
                 ServerState.FAILED,
             ):
-                self._feed(Stop(name, trio.current_time()), reason="shutdown")
+                self._feed(Stop(name, trio.current_time()))
             self._stop_worker(slot)
             with trio.move_on_after(slot.spec.timeouts.shutdown + 1.0):
                 await slot.worker_done.wait()
@@ -250,7 +250,7 @@ class Supervisor:
         assert self._life is not None, "the supervisor is not running"
         return self._life
 
-    def _feed(self, inp: Input, reason: str | None = None) -> Decision:
+    def _feed(self, inp: Input) -> Decision:
         """Step the core and carry out what it decided. Raises CommandRefusedError."""
         decision = self._lifecycle.step(inp, self._rng.random)
         self._apply(decision)
@@ -416,10 +416,8 @@ class Supervisor:
             return
         slot.ready = ready
         slot.tools = tuple(ready.tools)
-        if ready.capabilities.resources is not None:
-            slot.lists["list_resources"] = tuple(ready.resources)
-        if ready.capabilities.prompts is not None:
-            slot.lists["list_prompts"] = tuple(ready.prompts)
+        slot.lists["list_resources"] = tuple(ready.resources)
+        slot.lists["list_prompts"] = tuple(ready.prompts)
         slot.pid = ready.pid
         self._feed(Started(name, trio.current_time()))
         idle = slot.spec.idle_shutdown
@@ -431,7 +429,6 @@ class Supervisor:
         if slot is None or slot.generation != generation:
             return
         slot.tools = tuple(tools)
-        slot.lists.pop("list_tools", None)
         now = trio.current_time()
         state = self._lifecycle.state_of(name)
         self._on_event(
@@ -598,6 +595,3 @@ def _collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
     if len(leaves) == 1:
         return leaves[0]
     return group
-
-
-Clock = Callable[[], float]
