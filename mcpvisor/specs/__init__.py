@@ -1,6 +1,6 @@
 """What to supervise: frozen, validated data, and loading it from config files."""
 
-from mcpvisor.specs.errors import ConfigError, MCPVisorError, Problem
+from mcpvisor.specs.errors import ConfigError, MCPVisorError, Problem, UsageError
 from mcpvisor.specs.policy import Backoff, RestartPolicy, RestartType, Strategy, Timeouts
 from mcpvisor.specs.servers import (
     NAME_SEPARATOR,
@@ -30,4 +30,5 @@ __all__ = [
     "Strategy",
     "SupervisorSpec",
     "Timeouts",
+    "UsageError",
 ]

@@ -33,6 +33,26 @@ class MCPVisorError(Exception):
     """The base of every error mcpvisor raises on purpose; catch it to catch them all."""
 
 
+class UsageError(MCPVisorError, ValueError):
+    """A caller passed something mcpvisor cannot use: a bad argument, option or parameter.
+
+    ``parameter`` names what was wrong (``"arguments"``, ``"timeout"``, ``"buffer"``...) and
+    ``server`` the server the call was for, when there was one. Only the caller that made the
+    mistake sees it: nothing was sent and no session was touched. The message never repeats
+    the offending value, which may hold a secret.
+    """
+
+    def __init__(self, parameter: str, message: str, *, server: str | None = None) -> None:
+        self.parameter = parameter
+        self.server = server
+        self.message = message
+        where = f"{server}: " if server else ""
+        super().__init__(f"{where}{parameter}: {message}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.parameter, self.message), {"server": self.server})
+
+
 class ConfigError(MCPVisorError, ValueError):
     """A spec or config that cannot be supervised; lists every problem found, not just the first.
 
