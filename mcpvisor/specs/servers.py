@@ -21,6 +21,14 @@ StartMode = Literal["eager", "lazy"]
 """``eager`` servers start with the supervisor; ``lazy`` ones on their first request."""
 
 START_MODES: tuple[StartMode, ...] = ("eager", "lazy")
+
+PROTOCOL_ERAS: tuple[str, ...] = ("auto", "legacy", "2026-07-28")
+"""``protocol`` values: ``auto`` probes ``server/discover`` and falls back to the ``initialize``
+handshake (a server that ignores unknown methods costs the SDK's 10 s probe); ``legacy`` goes
+straight to the handshake (2025-era servers); a modern version string adopts that era directly."""
+
+DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+"""The default cap on one stdio JSON-RPC message: room for a large media file, base64-encoded."""
 NAME_SEPARATOR = "__"
 """Joins a server name and a tool name into a qualified name: ``files__read_file``."""
 
@@ -88,6 +96,7 @@ class _Supervised:
       request starts it again. None keeps it running.
     - ``max_concurrency``: requests served at once; more wait their turn.
     - ``max_isolated``: isolated sessions open at once; more callers wait.
+    - ``protocol``: how the protocol era is negotiated; one of :data:`PROTOCOL_ERAS`.
     """
 
     name: str
@@ -99,6 +108,7 @@ class _Supervised:
     idle_shutdown: float | None = None
     max_concurrency: int = 32
     max_isolated: int = 4
+    protocol: str = "auto"
 
     def _common_problems(self, c: _Checker) -> None:
         problem = name_problem(self.name)
@@ -127,6 +137,11 @@ class _Supervised:
                 field,
                 "must be an integer >= 1",
             )
+        c.require(
+            self.protocol in PROTOCOL_ERAS,
+            "protocol",
+            "must be one of " + ", ".join(PROTOCOL_ERAS),
+        )
 
     def _finish(self, c: _Checker) -> None:
         label = self.name if isinstance(self.name, str) and self.name else "<unnamed>"
@@ -150,10 +165,20 @@ class StdioSpec(_Supervised):
         factory=dict, converter=_frozen_str_map, repr=_masked, hash=False
     )
     cwd: str | None = None
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    """The largest JSON-RPC message read from the server's stdout; a larger one fails only the
+    request it answers (see :data:`DEFAULT_MAX_MESSAGE_BYTES`)."""
 
     def __attrs_post_init__(self) -> None:
         c = _Checker()
         self._common_problems(c)
+        c.require(
+            isinstance(self.max_message_bytes, int)
+            and not isinstance(self.max_message_bytes, bool)
+            and self.max_message_bytes >= 1024,
+            "max_message_bytes",
+            "must be an integer >= 1024",
+        )
         c.require(
             isinstance(self.command, str) and bool(self.command.strip()),
             "command",
