@@ -21,13 +21,16 @@ from mcpvisor.specs import (
     Timeouts,
 )
 from mcpvisor.specs.policy import RESTART_TYPES, STRATEGIES
+from mcpvisor.specs.servers import PROTOCOL_ERAS
 
 _NAME_CHARS = string.ascii_letters + string.digits + "_-"
 
 
 def names() -> st.SearchStrategy[str]:
-    """Valid server and group names: ``[A-Za-z0-9_-]+`` without ``__``."""
-    return st.text(_NAME_CHARS, min_size=1, max_size=12).filter(lambda s: "__" not in s)
+    """Valid server and group names: ``[A-Za-z0-9_-]+`` without ``__``, not ending in ``_``."""
+    return st.text(_NAME_CHARS, min_size=1, max_size=12).filter(
+        lambda s: "__" not in s and not s.endswith("_")
+    )
 
 
 def _seconds(*, min_value: float = 0.0, exclude_min: bool = False) -> st.SearchStrategy[float]:
@@ -88,6 +91,7 @@ def _supervised(name: str, groups: list[str]) -> dict[str, st.SearchStrategy[Any
         "idle_shutdown": st.none() | _positive(),
         "max_concurrency": st.integers(min_value=1, max_value=1000),
         "max_isolated": st.integers(min_value=1, max_value=100),
+        "protocol": st.sampled_from(PROTOCOL_ERAS),
     }
 
 

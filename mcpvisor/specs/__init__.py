@@ -11,6 +11,8 @@ from mcpvisor.specs.servers import (
     StartMode,
     StdioSpec,
     SupervisorSpec,
+    qualify,
+    split_qualified,
 )
 
 __all__ = [
@@ -31,4 +33,6 @@ __all__ = [
     "SupervisorSpec",
     "Timeouts",
     "UsageError",
+    "qualify",
+    "split_qualified",
 ]

@@ -41,7 +41,26 @@ def name_problem(name: object) -> str | None:
         return "must match [A-Za-z0-9_-]+"
     if NAME_SEPARATOR in name:
         return f"must not contain {NAME_SEPARATOR!r} (it separates server and tool names)"
+    if name.endswith("_"):
+        return "must not end with '_' (server__tool names would be ambiguous)"
     return None
+
+
+def qualify(server: str, tool: str) -> str:
+    """The namespaced name of ``tool`` on ``server``: ``files__read_file``."""
+    return f"{server}{NAME_SEPARATOR}{tool}"
+
+
+def split_qualified(name: str) -> tuple[str, str] | None:
+    """``(server, tool)`` from a :func:`qualify`-d name, or None if it is not one.
+
+    Unambiguous for every accepted server name, which contains no ``__`` and does not end in
+    ``_``: the first ``__`` is the separator, whatever the tool name holds.
+    """
+    server, sep, tool = name.partition(NAME_SEPARATOR)
+    if not sep or not server or not tool:
+        return None
+    return server, tool
 
 
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:

@@ -37,7 +37,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcpvisor.specs import HttpSpec, InProcessSpec, ServerSpec, SseSpec, StdioSpec
 from mcpvisor.specs._logging import library_logger
-from mcpvisor.specs.servers import redact_url
+from mcpvisor.specs.secrets import Redactor
 from mcpvisor.workers.errors import (
     RequestInterruptedError,
     RequestTimeoutError,
@@ -177,28 +177,6 @@ async def run_worker(
     return await worker.run(task_status)
 
 
-class _Redactor:
-    """Removes configured secrets (env and header values, URL credentials) from text."""
-
-    def __init__(self, spec: ServerSpec) -> None:
-        secrets: list[str] = []
-        self._url: tuple[str, str] | None = None
-        if isinstance(spec, StdioSpec):
-            secrets += spec.env.values()
-        if isinstance(spec, HttpSpec | SseSpec):
-            secrets += spec.headers.values()
-            self._url = (spec.url, redact_url(spec.url))
-        # Short values would mangle ordinary words; they are not credentials anyway.
-        self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        if self._url is not None:
-            text = text.replace(self._url[0], self._url[1])
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-
 def _leaves(exc: BaseException) -> list[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
         return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
@@ -237,7 +215,7 @@ class _Worker:
         self.hooks = hooks
         self.name = name
         self.mode = mode
-        self.redact = _Redactor(spec)
+        self.redact = Redactor(spec)
         self.log = _log.bind(server=name)
         self.limiter = trio.CapacityLimiter(spec.max_concurrency)
         self.inflight: set[Envelope] = set()

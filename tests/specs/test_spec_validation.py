@@ -36,7 +36,7 @@ def _paths(build: Any, *args: Any, **kwargs: Any) -> tuple[str, ...]:
 # -- names
 
 
-@pytest.mark.parametrize("name", ["a", "A-1", "files_v2", "_", "-"])
+@pytest.mark.parametrize("name", ["a", "A-1", "files_v2", "_a", "-"])
 def test_good_names(name: str) -> None:
     assert StdioSpec(name=name, command="x").name == name
 
@@ -51,6 +51,8 @@ def test_good_names(name: str) -> None:
         ("ünï", "ünï.name"),
         ("a/b", "a/b.name"),
         ("", "<unnamed>.name"),
+        ("a_", "a_.name"),
+        ("_", "_.name"),
     ],
 )
 def test_bad_names(name: str, path: str) -> None:
