@@ -29,9 +29,12 @@ from mcpvisor.supervisor.lifecycle import (
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
 from mcpvisor.workers import (
     OPERATIONS,
+    CallTool,
     Envelope,
+    GetPrompt,
+    Operation,
+    ReadResource,
     Reply,
-    Request,
     RequestInterruptedError,
     RequestTimeoutError,
 )
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
 
     from mcpvisor.supervisor.runtime import Supervisor, _Slot
 
-IDEMPOTENT: frozenset[str] = frozenset(OPERATIONS) - {"call_tool"}
+IDEMPOTENT: frozenset[str] = frozenset(name for name, op in OPERATIONS.items() if op.retry_safe)
 """Operations retried once after a crash interrupts them. ``call_tool`` never is: a tool may
 have had effects before the server died."""
 
@@ -99,7 +102,7 @@ class SupervisorClient:
             if slot.removed:
                 raise ServerUnavailableError(name, None, "the server was removed")
 
-    async def _request(self, name: str, request: Request, timeout: float | None) -> Any:
+    async def _request(self, name: str, request: Operation, timeout: float | None) -> Any:
         slot = self._sup._slots.get(name)
         if slot is None:
             raise UnknownServerError(name, self._sup._order)
@@ -113,7 +116,7 @@ class SupervisorClient:
                 except RequestInterruptedError as error:
                     # A request that never reached the server waits for the next session,
                     # whatever it is; one that did is retried only if it is idempotent.
-                    if error.sent and (retried or request.op not in IDEMPOTENT):
+                    if error.sent and (retried or not request.retry_safe):
                         raise
                     if slot.removed:
                         raise ServerUnavailableError(
@@ -121,12 +124,12 @@ class SupervisorClient:
                         ) from error
                     retried = retried or error.sent
         assert bound.cancelled_caught
-        raise RequestTimeoutError(name, request.op, limit)
+        raise RequestTimeoutError(name, request.name, limit)
 
-    async def _send(self, name: str, request: Request, deadline: float) -> Any:
+    async def _send(self, name: str, request: Operation, deadline: float) -> Any:
         slot, send = await self._acquire(name)
         envelope = Envelope(
-            request=request, reply=Reply(), scope=trio.CancelScope(), deadline=deadline
+            operation=request, reply=Reply(), scope=trio.CancelScope(), deadline=deadline
         )
         slot.inflight += 1
         slot.last_used = trio.current_time()
@@ -139,7 +142,7 @@ class SupervisorClient:
                     await send.send(envelope)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 raise RequestInterruptedError(
-                    name, request.op, "the server went away", sent=False
+                    name, request.name, "the server went away", sent=False
                 ) from None
             return await envelope.reply.wait()
         except trio.Cancelled:
@@ -178,11 +181,7 @@ class SupervisorClient:
             names = [t.name for t in slot.tools]
             if tool not in names:
                 raise UnknownToolError(server, tool, names)
-        request = Request(
-            op="call_tool",
-            args={"name": tool, "arguments": dict(arguments or {})},
-            progress=progress,
-        )
+        request = CallTool(name=tool, arguments=dict(arguments or {}), progress=progress)
         result: CallToolResult = await self._request(server, request, timeout)
         return result
 
@@ -190,9 +189,7 @@ class SupervisorClient:
         self, server: str, uri: str, *, timeout: float | None = None
     ) -> ReadResourceResult:
         """Read one resource from ``server``."""
-        result: ReadResourceResult = await self._request(
-            server, Request(op="read_resource", args={"uri": uri}), timeout
-        )
+        result: ReadResourceResult = await self._request(server, ReadResource(uri=uri), timeout)
         return result
 
     async def get_prompt(
@@ -206,7 +203,7 @@ class SupervisorClient:
         """Render prompt ``name`` of ``server`` with ``arguments``."""
         result: GetPromptResult = await self._request(
             server,
-            Request(op="get_prompt", args={"name": name, "arguments": dict(arguments or {})}),
+            GetPrompt(name=name, arguments=dict(arguments or {})),
             timeout,
         )
         return result
@@ -220,7 +217,7 @@ class SupervisorClient:
         timeout: float | None = None,
     ) -> Any:
         """Send any worker operation (``complete``, ``list_resource_templates``, ``probe``...)."""
-        return await self._request(server, Request(op=op, args=dict(args or {})), timeout)  # type: ignore[arg-type]
+        return await self._request(server, Operation.from_args({**(args or {}), "op": op}), timeout)
 
     # ---- aggregation ----------------------------------------------------------------------
 

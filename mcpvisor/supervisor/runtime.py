@@ -47,7 +47,15 @@ from mcpvisor.supervisor.lifecycle import (
     TimerFired,
 )
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
-from mcpvisor.workers import Envelope, Ready, StartError, WorkerHooks, run_worker
+from mcpvisor.workers import (
+    Catalog,
+    CatalogPart,
+    Envelope,
+    Ready,
+    StartError,
+    WorkerHooks,
+    run_worker,
+)
 
 log = library_logger()
 
@@ -350,13 +358,7 @@ class Supervisor:
         done: trio.Event,
     ) -> None:
         hooks = WorkerHooks(
-            on_tools_changed=lambda tools: self._on_tools(name, generation, tools),
-            on_resources_changed=lambda resources, _templates: self._on_list(
-                name, generation, "list_resources", resources
-            ),
-            on_prompts_changed=lambda prompts: self._on_list(
-                name, generation, "list_prompts", prompts
-            ),
+            on_catalog=lambda catalog, parts: self._on_catalog(name, generation, catalog, parts)
         )
         try:
             with scope:
@@ -415,14 +417,28 @@ class Supervisor:
         if slot is None or slot.generation != generation or self._closing:
             return
         slot.ready = ready
-        slot.tools = tuple(ready.tools)
-        slot.lists["list_resources"] = tuple(ready.resources)
-        slot.lists["list_prompts"] = tuple(ready.prompts)
+        slot.tools = ready.catalog.tools
+        slot.lists["list_resources"] = ready.catalog.resources
+        slot.lists["list_prompts"] = ready.catalog.prompts
         slot.pid = ready.pid
         self._feed(Started(name, trio.current_time()))
         idle = slot.spec.idle_shutdown
         if idle is not None and slot.isolated_of is None and self._nursery is not None:
             self._nursery.start_soon(self._idle_watch, name, slot, generation, idle)
+
+    def _on_catalog(
+        self, name: str, generation: int, catalog: Catalog, parts: frozenset[CatalogPart]
+    ) -> None:
+        # Shim until the runtime lane's catalog handling lands: same behaviour as before.
+        slot = self._slots.get(name)
+        if slot is None or slot.generation != generation:
+            return
+        if "resources" in parts:
+            slot.lists["list_resources"] = catalog.resources
+        if "prompts" in parts:
+            slot.lists["list_prompts"] = catalog.prompts
+        if "tools" in parts and catalog.tools != slot.tools:
+            self._on_tools(name, generation, catalog.tools)
 
     def _on_tools(self, name: str, generation: int, tools: tuple[Any, ...]) -> None:
         slot = self._slots.get(name)

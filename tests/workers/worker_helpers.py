@@ -16,7 +16,7 @@ import attrs
 import trio
 
 from mcpvisor.specs import ServerSpec, StdioSpec, Timeouts
-from mcpvisor.workers import Envelope, Ready, Request, WorkerExit, run_worker
+from mcpvisor.workers import Envelope, Operation, Ready, WorkerExit, run_worker
 
 FAST = Timeouts(connect=10, initialize=20, request=20, shutdown=2, probe_interval=None)
 """Real-time bounds for tests: generous for a loaded CI box, no background probes."""
@@ -33,7 +33,9 @@ class Running:
 
     def submit(self, op: str, progress: Any = None, **args: Any) -> Envelope:
         """Queue a request without waiting for it."""
-        envelope = Envelope(Request(op, args, progress=progress))  # type: ignore[arg-type]
+        if progress is not None:
+            args["progress"] = progress
+        envelope = Envelope(Operation.from_args({"op": op, **args}))
         self.send.send_nowait(envelope)
         return envelope
 
