@@ -5,6 +5,7 @@ Imported by the test modules beside it (pytest puts this directory on ``sys.path
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx2
 import trio
 
 from mcpvisor.specs import ServerSpec, StdioSpec, Timeouts
@@ -89,12 +91,33 @@ async def http_server(script: Path, transport: str, port: int = 0) -> AsyncItera
         await server.kill()
 
 
+@asynccontextmanager
+async def raw_http_server(script: Path, *flags: str) -> AsyncIterator[HttpServer]:
+    """Run ``raw_http_server.py`` with ``flags``; kill it on exit."""
+    server = HttpServer(script, "streamable-http", flags=flags)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.kill()
+
+
 @attrs.define
 class HttpServer:
     script: Path
     transport: str
     port: int = 0
     process: trio.Process | None = None
+    flags: tuple[str, ...] | None = None
+    """Set for ``raw_http_server.py``, which takes no transport or port."""
+
+    async def control(self, mode: str) -> None:
+        """Switch ``raw_http_server.py`` to answer in ``mode``."""
+        async with httpx2.AsyncClient() as http:
+            response = await http.post(
+                f"http://127.0.0.1:{self.port}/control", content=json.dumps({"mode": mode})
+            )
+            response.raise_for_status()
 
     @property
     def url(self) -> str:
@@ -102,8 +125,11 @@ class HttpServer:
         return f"http://127.0.0.1:{self.port}{path}"
 
     async def start(self, port: int = 0) -> None:
+        args = ["--transport", self.transport, "--port", str(port)]
+        if self.flags is not None:
+            args = list(self.flags)
         self.process = await trio.lowlevel.open_process(
-            [sys.executable, str(self.script), "--transport", self.transport, "--port", str(port)],
+            [sys.executable, str(self.script), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
