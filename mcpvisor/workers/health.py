@@ -37,10 +37,10 @@ async def probe_once(
         try:
             await _PROBE.perform(client, ready)
         except MCPError as error:
-            if error.code == CONNECTION_CLOSED:
-                return "the connection is closed"
             if http is not None and is_session_gone(error):
                 raise
+            if error.code == CONNECTION_CLOSED:
+                return "the connection is closed"
             if http is not None and http.failures > failures:
                 return f"the server answered {http.last}"
             return None  # a JSON-RPC error is an answer

@@ -12,7 +12,6 @@ from __future__ import annotations
 import attrs
 import httpx2
 from mcp.shared.exceptions import MCPError
-from mcp_types import CONNECTION_CLOSED
 
 from mcpvisor.specs import HttpSpec
 
@@ -25,9 +24,13 @@ _SESSION_GONE = ("session not found", "session terminated", "no valid session", 
 
 
 def is_session_gone(error: MCPError) -> bool:
-    """Whether ``error`` says the server no longer knows this HTTP session (it restarted)."""
+    """Whether ``error`` says the server no longer knows this HTTP session (it restarted).
+
+    Judged by the message alone: the TypeScript SDK answers with code -32000, which is also
+    the code the Python SDK uses for a closed connection.
+    """
     message = error.error.message.lower()
-    return error.code != CONNECTION_CLOSED and any(text in message for text in _SESSION_GONE)
+    return any(text in message for text in _SESSION_GONE)
 
 
 @attrs.define

@@ -497,15 +497,15 @@ class _Worker:
                     self.drained.set()
 
     def _on_mcp_error(self, envelope: Envelope, error: MCPError) -> None:
-        if error.code == CONNECTION_CLOSED:
+        if self.http is not None and is_session_gone(error):
+            self._session_gone(error)
+        elif error.code == CONNECTION_CLOSED:
             # The link's own verdict (with the exit status) is usually in by now.
             if self.link.lost.is_set() and self.serving:
                 self._finish(self._exit_from_link(), drain=True)
             else:
                 cause = f"the connection closed ({self._server_text(error)})"
                 self._finish(WorkerExit("abnormal", cause))
-        elif self.http is not None and is_session_gone(error):
-            self._session_gone(error)
         else:
             envelope.reply.set_error(self._for_host(error))
             return
@@ -528,11 +528,13 @@ class _Worker:
         return MCPError(code=error.code, message=text, data=data)
 
     def _session_gone(self, error: MCPError) -> None:
+        said = self._server_text(error)
+        if self.http is not None and self.http.last is not None:
+            said = f"{self.http.last}: {said}"
         self._finish(
             WorkerExit(
                 "abnormal",
-                f"the server no longer knows this session ({self._server_text(error)}); "
-                "it has probably restarted",
+                f"the server no longer knows this session ({said}); it has probably restarted",
             )
         )
 

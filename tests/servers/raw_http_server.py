@@ -11,10 +11,12 @@ every later MCP request is answered, to play a proxy or a restarted server:
   ID provided", as a restarted server answers an old session id.
 - ``gone404``: HTTP 404 with a JSON-RPC error "Session not found".
 - ``ping_error``: answer ``ping`` with a JSON-RPC error, everything else normally.
+- ``alternate``: answer every other ``ping`` with HTTP 502, everything else normally.
 
-``--echo-auth`` makes an error status's body repeat the request's Authorization header (as
-servers that echo bad credentials do). Every request's method goes to stderr as
-``method <name>``.
+``GET /stats`` returns how many requests of each method arrived, as a JSON object.
+
+``--echo-auth`` makes error messages repeat the request's Authorization header (as servers
+that echo bad credentials do).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 MODE = {"mode": "ok"}
+STATS: dict[str, int] = {}
 SESSION = "raw-session-1"
 
 
@@ -52,16 +55,16 @@ async def mcp(request: Request) -> Response:
     message = json.loads(await request.body())
     method = message.get("method")
     request_id = message.get("id")
-    sys.stderr.write(f"method {method}\n")
-    sys.stderr.flush()
+    STATS[method] = STATS.get(method, 0) + 1
     mode = MODE["mode"]
+    auth = f" ({request.headers.get('authorization')})" if "--echo-auth" in sys.argv else ""
     if mode.startswith("status:"):
-        text = "upstream unavailable"
-        if "--echo-auth" in sys.argv:
-            text += f" for {request.headers.get('authorization')}"
+        text = f"upstream unavailable{auth}"
         return PlainTextResponse(text, status_code=int(mode.split(":")[1]))
     if mode == "gone400" and method != "initialize":
-        return rpc_error(None, -32000, "Bad Request: No valid session ID provided", 400)
+        return rpc_error(None, -32000, f"Bad Request: No valid session ID provided{auth}", 400)
+    if mode == "alternate" and method == "ping" and STATS[method] % 2:
+        return PlainTextResponse("bad gateway", status_code=502)
     if mode == "gone404" and method != "initialize":
         return rpc_error(request_id, -32001, "Session not found", 404)
     if request_id is None:
@@ -96,10 +99,15 @@ async def control(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
+async def stats(_request: Request) -> Response:
+    return JSONResponse(STATS)
+
+
 app = Starlette(
     routes=[
         Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
         Route("/control", control, methods=["POST"]),
+        Route("/stats", stats, methods=["GET"]),
     ]
 )
 

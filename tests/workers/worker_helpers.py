@@ -111,6 +111,13 @@ class HttpServer:
     flags: tuple[str, ...] | None = None
     """Set for ``raw_http_server.py``, which takes no transport or port."""
 
+    async def count(self, method: str) -> int:
+        """How many ``method`` requests ``raw_http_server.py`` has received."""
+        async with httpx2.AsyncClient() as http:
+            response = await http.get(f"http://127.0.0.1:{self.port}/stats")
+            counts: dict[str, int] = response.json()
+            return counts.get(method, 0)
+
     async def control(self, mode: str) -> None:
         """Switch ``raw_http_server.py`` to answer in ``mode``."""
         async with httpx2.AsyncClient() as http:
