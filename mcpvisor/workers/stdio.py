@@ -91,7 +91,8 @@ class StdioTransport(Link):
     (event ``server.stderr``) rather than inherited.
 
     Stdout lines that are not JSON-RPC (a banner, a stray print) are skipped and logged
-    (``server.stdout_skipped``, rate limited), as the SDK's own stdio client does. A message
+    (``server.stdout_skipped``, rate limited), as the SDK's own stdio client does; a message
+    that ends such a line (after a half-written one) is still delivered. A message
     longer than ``spec.max_message_bytes`` is not kept: when its id shows at either end, its
     request fails alone with a JSON-RPC error; otherwise it is dropped with a warning.
 
@@ -268,7 +269,14 @@ class StdioTransport(Link):
             message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
         except ValueError:
             self._skipped.line(line)
-            return True
+            # A message may follow a half-written one (or a prompt) on the same line.
+            start = line.rfind(b'{"jsonrpc"')
+            if start <= 0:
+                return True
+            try:
+                message = types.jsonrpc_message_adapter.validate_json(line[start:], by_name=False)
+            except ValueError:
+                return True
         try:
             await to_session.send(SessionMessage(message))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
