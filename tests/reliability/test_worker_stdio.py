@@ -241,3 +241,15 @@ async def test_a_server_dies_with_a_sigkilled_host(procs: Any) -> None:
             host.kill()
             await host.wait()
             await host.stdout.aclose()
+
+
+# -- secrets (#12 item 6) ----------------------------------------------------------------------
+
+
+async def test_an_error_that_echoes_a_secret_reaches_the_host_redacted() -> None:
+    spec = bad(env={"DB_PASSWORD": "hunter2-but-longer"})
+    async with running(spec) as worker:
+        with pytest.raises(MCPError) as caught:
+            await worker.call("call_tool", name="leak_env", arguments={"name": "DB_PASSWORD"})
+    assert caught.value.error.message == "cannot open the database with ***"
+    assert caught.value.code == -32099

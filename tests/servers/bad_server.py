@@ -34,6 +34,7 @@ tools:
 - ``reply_then_exit()``: write a complete answer, then exit with code 0 at once.
 - ``big(mb, order)``: with ``order`` ``ts``, the id comes last, as the TypeScript SDK writes it.
 - ``touch_tools()``: send ``tools/list_changed`` without changing anything.
+- ``leak_env(name)``: answer with a JSON-RPC error that repeats environment variable ``name``.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ EXTRA = (
     "chain",
     "reply_then_exit",
     "touch_tools",
+    "leak_env",
 )
 PINGS = 0
 CHAIN = """
@@ -135,6 +137,9 @@ def call_tool(request_id: object, name: str, args: dict[str, Any]) -> None:
     elif name == "reply_then_exit":
         raw.result(request_id, raw.text("answered"))
         os._exit(0)
+    elif name == "leak_env":
+        value = os.environ.get(str(args.get("name")), "")
+        raw.error(request_id, -32099, f"cannot open the database with {value}")
     elif name == "touch_tools":
         notify("notifications/tools/list_changed")
         raw.result(request_id, raw.text("touched"))
