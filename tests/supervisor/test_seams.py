@@ -445,3 +445,17 @@ def test_qualified_names_round_trip_through_the_handle(server: str, tool: str) -
             assert text_of(result) == tool
 
     trio.run(main)
+
+
+async def test_a_tool_past_a_cut_listing_is_still_forwarded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mcpvisor.workers import listing
+
+    monkeypatch.setattr(listing, "MAX_LIST_ITEMS", 3)
+    a = FakeServer("alpha")
+    async with mv.open_supervisor(spec_of(a)) as client:
+        listed = {t.name for t in client.catalog("alpha").tools}
+        assert len(listed) == 3 and "whose_context" not in listed
+        # Not in the (cut) catalog, yet it exists: the server answers, not the handle.
+        assert text_of(await client.call_tool("alpha", "whose_context", {})) == "unset"
