@@ -8,7 +8,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import trio
@@ -256,6 +256,26 @@ async def test_a_raising_hook_fails_nothing() -> None:
         result = await client.call_tool("alpha", "add", {"a": 2, "b": 2})
         assert result.structured_content == {"result": 4}
     assert [c.outcome for c in hooks.finished()] == ["ok"]
+
+
+async def test_a_hook_may_read_the_status_mid_decision() -> None:
+    class Reader(mv.Hooks):
+        client: mv.SupervisorClient | None = None
+        seen: ClassVar[list[tuple[str, ...]]] = []
+
+        def state_changed(self, event: mv.LifecycleEvent) -> None:
+            if self.client is not None:
+                self.seen.append(tuple(self.client.status().servers))
+
+    a, b = FakeServer("alpha"), FakeServer("beta")
+    reader = Reader()
+    async with mv.open_supervisor(spec_of(a, b), hooks=reader) as client:
+        reader.client = client
+        await client.remove_server("beta")
+        assert list(client.status().servers) == ["alpha"]
+        await client.stop("alpha")
+        assert client.status().servers["alpha"].state is mv.ServerState.STOPPED
+    assert reader.seen and all(names in (("alpha", "beta"), ("alpha",)) for names in reader.seen)
 
 
 def test_hooks_must_be_hooks() -> None:
