@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Sequence
 
 from mcpvisor.cli._errors import exit_code_for, message_for
-from mcpvisor.cli._logging import LEVELS, configure_logging
+from mcpvisor.cli._logging import LEVELS, configure_logging, redact
 
 __all__ = ["main"]
 
@@ -152,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the one place that turns errors into exit codes
         code = exit_code_for(exc)
         if args.debug:
-            traceback.print_exception(exc)
-        print(f"mcpvisor: error: {message_for(exc, hint=not args.debug)}", file=sys.stderr)
+            for chunk in traceback.format_exception(exc):
+                sys.stderr.write(redact(chunk))
+        print(f"mcpvisor: error: {redact(message_for(exc, hint=not args.debug))}", file=sys.stderr)
         return 1 if code is None else code

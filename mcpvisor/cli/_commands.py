@@ -20,6 +20,7 @@ from rich.text import Text
 
 import mcpvisor as mv
 from mcpvisor.cli._errors import UsageError
+from mcpvisor.cli._logging import protect, redact
 from mcpvisor.cli._view import STATE_STYLES, Board, dump_json, event_plain, event_record
 from mcpvisor.specs import NAME_SEPARATOR
 
@@ -42,9 +43,11 @@ def dispatch(args: argparse.Namespace) -> int:
 def load(path: str) -> mv.SupervisorSpec:
     """The spec in config file ``path``; an unreadable file is a usage error."""
     try:
-        return mv.load_config(path)
+        spec = mv.load_config(path)
     except OSError as exc:
         raise UsageError(f"cannot read config {path!r}: {exc.strerror or exc}") from exc
+    protect(spec)
+    return spec
 
 
 def try_once(spec: mv.SupervisorSpec) -> mv.SupervisorSpec:
@@ -100,7 +103,7 @@ async def _check(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
                 "state": server.state.value,
                 "required": required.get(name, False),
                 "tools": counts.get(name, 0),
-                "error": None if up else server.last_error,
+                "error": None if up or server.last_error is None else redact(server.last_error),
             }
         )
     if args.json:
@@ -142,7 +145,7 @@ async def _tools(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
         tools = await client.list_tools()
     down = {n: s for n, s in status.servers.items() if s.state is not mv.ServerState.ACTIVE}
     for name, server in down.items():
-        cause = f": {server.last_error}" if server.last_error else ""
+        cause = f": {redact(server.last_error)}" if server.last_error else ""
         print(f"mcpvisor: warning: server {name!r} is {server.state.value}{cause}", file=sys.stderr)
     if args.json:
         dump_json(
@@ -204,7 +207,7 @@ async def _call(
     async with mv.open_supervisor(spec) as client:
         result = await client.call_tool(server, tool, arguments, timeout=args.timeout)
     if args.json:
-        dump_json(result.model_dump(mode="json", by_alias=True))
+        dump_json(result.model_dump(mode="json", by_alias=True), redacted=False)
         return 1 if result.is_error else 0
     out = sys.stderr if result.is_error else sys.stdout
     printed = False

@@ -4,24 +4,83 @@ structlog (the ``mcpvisor`` logger) and the standard library's logging (which th
 uses) both render through the same renderer: a coloured console format when stderr is a
 terminal, one JSON object per line otherwise. Everything goes to stderr, so stdout stays
 clean for results and JSON-lines events.
+
+Every line is redacted on its way out, whoever logged it: the secrets of each loaded config
+(:func:`protect`) and the userinfo and query values of any URL. httpx's request lines and the
+SDK's "Connecting to ... endpoint" lines name the server URL with its credentials. While a
+live view is drawn, lines go to its event panel instead of scrolling above it
+(:func:`route_logs`).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 import structlog
 
+from mcpvisor.specs import ServerSpec, SupervisorSpec
+from mcpvisor.specs.secrets import Redactor, redact_urls
+
 LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+_redactors: list[Redactor] = []
+_sink: list[Callable[[str], None]] = []
+
+
+def protect(spec: ServerSpec | SupervisorSpec) -> None:
+    """Mask ``spec``'s secrets in every log line from now on (the CLI calls it on each load)."""
+    _redactors.append(Redactor(spec))
+
+
+def redact(text: str) -> str:
+    """``text`` with the secrets of every protected spec and any URL credentials masked."""
+    for redactor in _redactors:
+        text = redactor(text)
+    return redact_urls(text)
+
+
+@contextmanager
+def route_logs(sink: Callable[[str], None]) -> Iterator[None]:
+    """Send each (redacted) log line to ``sink`` instead of stderr while the block runs."""
+    _sink.append(sink)
+    try:
+        yield
+    finally:
+        _sink.remove(sink)
+
+
+def _write(line: str) -> None:
+    line = redact(line)
+    if _sink:
+        _sink[-1](line)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in a record's message and arguments before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: let the handler report it as logging does
+            return True
+        record.msg, record.args = redact(message), None
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
 
 
 class _StderrLogger:
     """Writes to whatever ``sys.stderr`` is *now*, so rich's Live display can redirect it."""
 
     def msg(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        _write(message)
 
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
@@ -43,6 +102,14 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
     @stream.setter
     def stream(self, _value: TextIO) -> None:
         pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            # The filter masked the message; the formatted line (tracebacks, extra fields)
+            # is masked again as a whole.
+            _write(self.format(record))
+        except Exception:
+            self.handleError(record)
 
 
 def configure_logging(level: str = "warning", *, json_output: bool | None = None) -> None:
@@ -74,6 +141,7 @@ def configure_logging(level: str = "warning", *, json_output: bool | None = None
     )
 
     handler = _StderrHandler()
+    handler.addFilter(RedactingFilter())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],

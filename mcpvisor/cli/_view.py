@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 import mcpvisor as mv
+from mcpvisor.cli._logging import redact
 
 STATE_STYLES: Mapping[str, str] = {
     "starting": "yellow",
@@ -68,7 +69,7 @@ def event_record(event: mv.LifecycleEvent | mv.EventsLost, t0: float) -> dict[st
         "reason": event.reason,
         "attempt": event.attempt,
         "delay": None if event.delay is None else round(event.delay, 3),
-        "cause": event.cause,
+        "cause": None if event.cause is None else redact(event.cause),
     }
 
 
@@ -91,7 +92,7 @@ def event_text(event: mv.LifecycleEvent | mv.EventsLost, t0: float) -> Text:
     if event.reason:
         details.append(_REASONS.get(event.reason, event.reason))
     if event.cause and event.cause != event.reason:
-        details.append(event.cause)
+        details.append(redact(event.cause))
     if event.delay is not None:
         nth = f" #{event.attempt}" if event.attempt else ""
         details.append(f"restart{nth} in {event.delay:.1f}s")
@@ -105,9 +106,25 @@ def event_plain(event: mv.LifecycleEvent | mv.EventsLost, t0: float) -> str:
     return event_text(event, t0).plain
 
 
-def dump_json(record: Mapping[str, Any]) -> None:
-    """Write one JSON line to stdout and flush it, so a reader sees it at once."""
-    sys.stdout.write(json.dumps(record, default=str) + "\n")
+def scrub(node: Any) -> Any:
+    """``node`` with every string in it (keys too) passed through :func:`redact`."""
+    if isinstance(node, str):
+        return redact(node)
+    if isinstance(node, Mapping):
+        return {scrub(k): scrub(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [scrub(v) for v in node]
+    return node
+
+
+def dump_json(record: Mapping[str, Any], *, redacted: bool = True) -> None:
+    """Write one JSON line to stdout and flush it, so a reader sees it at once.
+
+    Strings are redacted first (before JSON escaping could hide a secret) unless
+    ``redacted=False``, for data the user asked for, such as a tool's result.
+    """
+    data = scrub(record) if redacted else record
+    sys.stdout.write(json.dumps(data, default=str) + "\n")
     sys.stdout.flush()
 
 
@@ -165,7 +182,7 @@ class Board:
             if self.show_calls:
                 c = self.counts(name)
                 row += [str(c.ok), str(c.failed + c.interrupted)]
-            row.append(Text(server.last_error or "", style="red" if not active else "dim"))
+            row.append(Text(redact(server.last_error or ""), style="red" if not active else "dim"))
             table.add_row(*row)
         health = status.health
         style = {"healthy": "green", "degraded": "yellow"}.get(health, "red")

@@ -62,7 +62,10 @@ _TRANSPORT_KEYS: Final[Mapping[Transport, frozenset[str]]] = {
 _A: Final[Mapping[Transport, str]] = {"stdio": "a stdio", "http": "an http", "sse": "an sse"}
 _ALL_TRANSPORT_KEYS: Final = frozenset().union(*_TRANSPORT_KEYS.values())
 _HOST_KEYS: Final = frozenset({"type", "transport", "disabled"})
-_SUPERVISED_FIELDS: Final = tuple(f.name for f in attrs.fields(_Supervised) if f.name != "name")
+_NOT_CONFIG_KEYS: Final = frozenset({"name", "secrets"})
+_SUPERVISED_FIELDS: Final = tuple(
+    f.name for f in attrs.fields(_Supervised) if f.name not in _NOT_CONFIG_KEYS
+)
 _MCPVISOR_KEYS: Final = ("defaults", "groups")
 
 
@@ -202,6 +205,7 @@ class _Loader:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
         self.problems: list[Problem] = []
+        self.expanded: list[str] = []
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -338,6 +342,7 @@ class _Loader:
         if not isinstance(entry, Mapping):
             self.problem(path, "a server must be an object")
             return None
+        first_expanded = len(self.expanded)
         disabled = entry.get("disabled", False)
         if disabled is True:
             return None
@@ -384,7 +389,8 @@ class _Loader:
                 self.read(fields, entry, "env", path, self.string_map)
                 self.read(fields, entry, "cwd", path, self.optional_string)
         try:
-            spec = cls(name=label, **kwargs, **fields)
+            secrets = self.expanded[first_expanded:]
+            spec = cls(name=label, secrets=secrets, **kwargs, **fields)
         except ConfigError as e:
             self.absorb(e, label, path, origins)
             return None
@@ -452,7 +458,7 @@ class _Loader:
         self, layers: list[_Layer], home: str, groups: Mapping[str, Any]
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """Keyword arguments for the supervision fields, and the path each came from."""
-        kwargs, origins, _, _ = self.fields(_Supervised, layers, home, skip={"name"})
+        kwargs, origins, _, _ = self.fields(_Supervised, layers, home, skip=_NOT_CONFIG_KEYS)
         group = kwargs.get("group")
         if isinstance(group, str) and group not in groups:
             self.problem(origins["group"], _unknown("group", group, groups))
@@ -569,7 +575,7 @@ class _Loader:
 
     def expand(self, text: str, path: str) -> str | _Invalid:
         try:
-            return expand(text, self.environ)
+            return expand(text, self.environ, self.expanded)
         except VariableError as e:
             self.problem(path, str(e))
             return _INVALID
@@ -618,7 +624,11 @@ def _escaped(node: Any) -> Any:
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(omit_if_default=True)
     supervised = make_dict_unstructure_fn(
-        _Supervised, converter, _cattrs_omit_if_default=True, name=override(omit=True)
+        _Supervised,
+        converter,
+        _cattrs_omit_if_default=True,
+        name=override(omit=True),
+        secrets=override(omit=True),
     )
 
     def entry(spec: StdioSpec | HttpSpec | SseSpec) -> dict[str, Any]:
