@@ -11,6 +11,7 @@ usage or a bad config; 130 interrupted before the command could finish cleanly.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import traceback
 from collections.abc import Sequence
@@ -25,6 +26,27 @@ def _version() -> str:
     from importlib.metadata import version
 
     return version("mcpvisor")
+
+
+def _seconds(text: str) -> float:
+    """A finite, positive number of seconds (``nan``, ``inf`` and ``-1`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,12 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
             "live. Ends after --duration seconds or on Ctrl-C with a summary."
         ),
     )
-    demo.add_argument("--duration", type=float, default=20.0, help="seconds to run (default 20)")
+    demo.add_argument("--duration", type=_seconds, default=20.0, help="seconds to run (default 20)")
     demo.add_argument(
         "--seed", type=int, default=None, help="seed for the crash schedule and the calls"
     )
     demo.add_argument(
-        "--callers", type=int, default=3, help="concurrent callers making tool calls (default 3)"
+        "--callers",
+        type=_positive_int,
+        default=3,
+        help="concurrent callers making tool calls (default 3)",
     )
     _add_output(demo, plain=True)
 
@@ -101,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("config")
     call.add_argument("tool", help="the qualified tool name, server__tool")
     call.add_argument("arguments", nargs="?", default="{}", help="a JSON object (default {})")
-    call.add_argument("--timeout", type=float, default=None, help="seconds to wait for the call")
+    call.add_argument("--timeout", type=_seconds, default=None, help="seconds to wait for the call")
     _add_output(call)
     return parser
 

@@ -22,7 +22,7 @@ import mcpvisor as mv
 from mcpvisor.cli._errors import UsageError
 from mcpvisor.cli._logging import protect, redact
 from mcpvisor.cli._view import STATE_STYLES, Board, dump_json, event_plain, event_record
-from mcpvisor.specs import NAME_SEPARATOR
+from mcpvisor.specs import NAME_SEPARATOR, split_qualified
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -176,21 +176,54 @@ async def _tools(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
 # ---- call --------------------------------------------------------------------------------
 
 
+MAX_ARGUMENT_DEPTH = 100
+"""How deeply ``call`` arguments may nest, as the library bounds a request's arguments."""
+
+
+def parse_arguments(text: str) -> dict[str, Any]:
+    """The JSON object ``text``; anything else (bad JSON, an array, a value nested past
+    :data:`MAX_ARGUMENT_DEPTH` levels) is a usage error."""
+    try:
+        arguments = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"arguments are not valid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise UsageError(f"arguments nest deeper than {MAX_ARGUMENT_DEPTH} levels") from None
+    if not isinstance(arguments, dict):
+        raise UsageError('arguments must be a JSON object, like \'{"path": "/tmp"}\'')
+    if nesting(arguments) > MAX_ARGUMENT_DEPTH:
+        raise UsageError(f"arguments nest deeper than {MAX_ARGUMENT_DEPTH} levels")
+    return arguments
+
+
+def nesting(value: object) -> int:
+    """How many levels of objects and arrays ``value`` has (iterative: no recursion limit)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            items: list[object] = list(node.values())
+        elif isinstance(node, list):
+            items = node
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((item, depth + 1) for item in items)
+    return deepest
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     spec = load(args.config)
-    server, sep, tool = args.tool.partition(NAME_SEPARATOR)
-    if not sep or not server or not tool:
+    parts = split_qualified(args.tool)
+    if parts is None:
         raise UsageError(f"tool must be written server{NAME_SEPARATOR}tool, got {args.tool!r}")
+    server, tool = parts
     if server not in spec.names:
         close = get_close_matches(server, list(spec.names), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise UsageError(f"unknown server {server!r} in {args.config}{hint}")
-    try:
-        arguments = json.loads(args.arguments)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"arguments are not valid JSON: {exc.msg} at column {exc.colno}") from None
-    if not isinstance(arguments, dict):
-        raise UsageError('arguments must be a JSON object, like \'{"path": "/tmp"}\'')
+    arguments = parse_arguments(args.arguments)
     only = attrs.evolve(spec[server], group=None)
     one = try_once(mv.SupervisorSpec(servers=[only]))
     one = attrs.evolve(one, servers=[attrs.evolve(one.servers[0], required=True)])

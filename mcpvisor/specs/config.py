@@ -22,7 +22,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
-from mcpvisor.specs._config_files import DuplicateKeysDict, read_config_file
+from mcpvisor.specs._config_files import MAX_DEPTH, DuplicateKeysDict, read_config_file, too_deep
 from mcpvisor.specs._config_vars import VariableError, escape, expand
 from mcpvisor.specs._logging import library_logger
 from mcpvisor.specs.errors import ConfigError, Problem
@@ -211,6 +211,12 @@ class _Loader:
         self.problems.append(Problem(path, message))
 
     def load(self, data: object) -> SupervisorSpec:
+        deep = too_deep(data)
+        if deep is not None:
+            # Checked before anything walks the tree: a thousand nested arrays would exhaust
+            # the stack of every recursive step below.
+            message = f"nested too deeply (more than {MAX_DEPTH} levels of objects and arrays)"
+            raise ConfigError([Problem(deep, message)])
         self.find_duplicate_keys(data, "")
         spec = self.supervisor(data)
         if spec is None or self.problems:
