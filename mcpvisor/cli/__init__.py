@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from mcpvisor.cli._errors import exit_code_for, message_for
 from mcpvisor.cli._logging import LEVELS, configure_logging, redact
+from mcpvisor.cli._signals import Interrupted, become_subreaper, reap_orphans
 
 __all__ = ["main"]
 
@@ -156,12 +157,27 @@ def _add_output(parser: argparse.ArgumentParser, *, plain: bool = False) -> None
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, reap: bool | None = None) -> int:
     """Run the ``mcpvisor`` command line with ``argv`` (default ``sys.argv[1:]``).
 
     Returns the exit code. Errors print one line, ``mcpvisor: error: ...``, to stderr;
-    ``--debug`` adds the traceback.
+    ``--debug`` adds the traceback. ``reap`` (default: when ``argv`` is None, that is, when
+    this process *is* the command) makes the process a child subreaper and, on the way out,
+    terminates and reaps any daemon a server left behind; a host calling ``main`` from its
+    own process keeps its children to itself.
     """
+    if reap is None:
+        reap = argv is None
+    if reap:
+        become_subreaper()
+    try:
+        return _main(argv)
+    finally:
+        if reap:
+            reap_orphans()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.log_level is None:
@@ -174,6 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mcpvisor: interrupted", file=sys.stderr)
         return 130
+    except Interrupted as stopped:
+        print(f"mcpvisor: {stopped}", file=sys.stderr)
+        return stopped.exit_code
     except Exception as exc:  # the one place that turns errors into exit codes
         code = exit_code_for(exc)
         if args.debug:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from difflib import get_close_matches
 from typing import Any
 
@@ -20,7 +18,8 @@ from rich.text import Text
 
 import mcpvisor as mv
 from mcpvisor.cli._errors import UsageError
-from mcpvisor.cli._logging import protect, redact
+from mcpvisor.cli._logging import protect, redact, route_logs
+from mcpvisor.cli._signals import Interrupted, SignalPlan, stop_signals
 from mcpvisor.cli._view import STATE_STYLES, Board, dump_json, event_plain, event_record
 from mcpvisor.specs import NAME_SEPARATOR, split_qualified
 
@@ -54,7 +53,8 @@ def try_once(spec: mv.SupervisorSpec) -> mv.SupervisorSpec:
     """``spec`` with every server started eagerly, once, as optional: to look, not to keep.
 
     A one-shot command wants each server's first attempt, not a restart loop, and wants to
-    report a failed required server rather than abort on it.
+    report a failed required server rather than abort on it. With no restart budget a server
+    that cannot start is DROPPED, the word ``run`` ends on for it too.
     """
     servers = [
         attrs.evolve(
@@ -62,7 +62,7 @@ def try_once(spec: mv.SupervisorSpec) -> mv.SupervisorSpec:
             required=False,
             start="eager",
             idle_shutdown=None,
-            restart=attrs.evolve(s.restart, restart="temporary"),
+            restart=attrs.evolve(s.restart, max_restarts=0),
         )
         for s in spec.servers
     ]
@@ -84,9 +84,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 async def _check(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
     required = {s.name: s.required for s in spec.servers}
-    async with mv.open_supervisor(try_once(spec)) as client:
+    async with stop_signals() as stopped, mv.open_supervisor(try_once(spec)) as client:
         status = client.status()
         tools = await client.list_tools(include_unavailable=True)
+    if stopped.by is not None:
+        raise Interrupted(stopped.by)
     counts = {name: 0 for name in status.servers}
     for entry in tools:
         counts[entry.server] = counts.get(entry.server, 0) + 1
@@ -140,9 +142,11 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 async def _tools(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
     required = {s.name for s in spec.servers if s.required}
-    async with mv.open_supervisor(try_once(spec)) as client:
+    async with stop_signals() as stopped, mv.open_supervisor(try_once(spec)) as client:
         status = client.status()
         tools = await client.list_tools()
+    if stopped.by is not None:
+        raise Interrupted(stopped.by)
     down = {n: s for n, s in status.servers.items() if s.state is not mv.ServerState.ACTIVE}
     for name, server in down.items():
         cause = f": {redact(server.last_error)}" if server.last_error else ""
@@ -237,8 +241,10 @@ async def _call(
     arguments: dict[str, Any],
     args: argparse.Namespace,
 ) -> int:
-    async with mv.open_supervisor(spec) as client:
+    async with stop_signals() as stopped, mv.open_supervisor(spec) as client:
         result = await client.call_tool(server, tool, arguments, timeout=args.timeout)
+    if stopped.by is not None:
+        raise Interrupted(stopped.by)
     if args.json:
         dump_json(result.model_dump(mode="json", by_alias=True), redacted=False)
         return 1 if result.is_error else 0
@@ -264,77 +270,104 @@ def cmd_run(args: argparse.Namespace) -> int:
     return trio.run(_run, spec, args)
 
 
-@contextmanager
-def _stop_signals() -> Iterator[Any]:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        yield signals
+def run_signals(client: Any) -> SignalPlan:
+    """What a signal does to ``run`` other than stopping it.
 
-
-async def _cancel_on_signal(signals: Any, scope: trio.CancelScope, received: list[str]) -> None:
-    async for signum in signals:
-        received.append(signal.Signals(signum).name)
-        scope.cancel()
-        return
+    Nothing yet: SIGHUP stops ``run`` like SIGINT and SIGTERM. Once the supervisor can be
+    reconfigured, this plan maps SIGHUP to reloading the config, as daemons do.
+    """
+    return {}
 
 
 async def _run(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
     live = use_live(args)
     json_lines = args.json or (not live and not args.plain)
-    received: list[str] = []
-    with _stop_signals() as signals:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope, received)
-            async with mv.open_supervisor(spec) as client:
-                t0 = client.status().at
-                if live:
-                    await _run_live(client, t0)
-                else:
-                    await _run_lines(client, t0, json_lines=json_lines)
-            nursery.cancel_scope.cancel()
+    supervisor = mv.Supervisor(spec)
+    t0 = trio.current_time()
+    # Subscribed before startup, so the event log shows every server starting.
+    async with (
+        stop_signals(run_signals(None)) as stopped,
+        supervisor.subscribe() as events,
+        trio.open_nursery() as nursery,
+    ):
+        if live:
+            await live_view(supervisor, events, Board(t0=t0), title="mcpvisor run", nursery=nursery)
+        else:
+            await _run_lines(supervisor, events, t0, nursery, json_lines=json_lines)
+    name = stopped.name
     if json_lines:
-        dump_json({"type": "stopped", "signal": received[0] if received else None})
+        dump_json({"type": "stopped", "signal": name})
     else:
-        print(f"mcpvisor: stopped ({received[0] if received else 'done'}); all servers shut down")
+        print(f"mcpvisor: stopped ({name or 'done'}); all servers shut down")
     return 0
 
 
-async def _run_lines(client: Any, t0: float, *, json_lines: bool) -> None:
-    status = client.status()
-    if json_lines:
-        dump_json({"type": "ready", "status": status.to_dict()})
-    else:
-        print(f"ready: {', '.join(f'{n} {s.state.value}' for n, s in status.servers.items())}")
-        sys.stdout.flush()
-    async with client.subscribe() as events:
+async def _run_lines(
+    supervisor: mv.Supervisor,
+    events: Any,
+    t0: float,
+    nursery: trio.Nursery,
+    *,
+    json_lines: bool,
+) -> None:
+    async def show() -> None:
         async for event in events:
             if json_lines:
                 dump_json(event_record(event, t0))
             else:
                 print(event_plain(event, t0), flush=True)
 
+    nursery.start_soon(show)
+    client = await nursery.start(supervisor.run)
+    status = client.status()
+    if json_lines:
+        dump_json({"type": "ready", "status": status.to_dict()})
+    else:
+        print(f"ready: {', '.join(f'{n} {s.state.value}' for n, s in status.servers.items())}")
+        sys.stdout.flush()
 
-async def _run_live(client: Any, t0: float) -> None:
-    board = Board(t0=t0)
-    await live_view(client, board, title="mcpvisor run")
 
-
-async def live_view(client: Any, board: Board, *, title: str) -> None:
-    """Draw ``board`` for ``client`` until cancelled: redraw on each event and twice a second."""
+async def live_view(
+    supervisor: mv.Supervisor,
+    events: Any,
+    board: Board,
+    *,
+    title: str,
+    nursery: trio.Nursery,
+) -> None:
+    """Run ``supervisor`` in ``nursery`` and draw ``board`` for it: startup first, then
+    redraw on each event and twice a second. Log lines go into the event panel meanwhile."""
     console = Console()
-    with Live(
-        board.render(client.status(), title=title),
-        console=console,
-        auto_refresh=False,
-        transient=False,
-    ) as live:
-        async with client.subscribe() as events, trio.open_nursery() as nursery:
+    names = supervisor.spec.names
+    client: Any = None
+
+    def render() -> Any:
+        status = client.status() if client is not None else None
+        return board.render(status, title=title, pending=names)
+
+    with Live(render(), console=console, auto_refresh=False, transient=False) as live:
+
+        def redraw() -> None:
+            live.update(render(), refresh=True)
+
+        def log_line(line: str) -> None:
+            board.add_log(line)
+            redraw()
+
+        with route_logs(log_line):
+
+            async def show() -> None:
+                async for event in events:
+                    board.add_event(event)
+                    redraw()
 
             async def tick() -> None:
                 while True:
                     await trio.sleep(0.5)
-                    live.update(board.render(client.status(), title=title), refresh=True)
+                    redraw()
 
+            nursery.start_soon(show)
             nursery.start_soon(tick)
-            async for event in events:
-                board.add_event(event)
-                live.update(board.render(client.status(), title=title), refresh=True)
+            client = await nursery.start(supervisor.run)
+            redraw()
+            await trio.sleep_forever()

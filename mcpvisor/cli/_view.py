@@ -152,11 +152,25 @@ class Board:
     def add_event(self, event: mv.LifecycleEvent | mv.EventsLost) -> None:
         self.log.append(event_text(event, self.t0))
 
+    def add_log(self, line: str) -> None:
+        """A (redacted) log line, shown among the events while the view is live."""
+        for part in line.splitlines() or [""]:
+            text = Text.from_ansi(part, no_wrap=True, overflow="ellipsis")
+            text.stylize("dim")
+            self.log.append(text)
+
     def counts(self, server: str) -> CallCounts:
         return self.calls.setdefault(server, CallCounts())
 
-    def render(self, status: mv.SupervisorStatus, *, title: str = "mcpvisor") -> RenderableType:
-        """The status table above the most recent event lines."""
+    def render(
+        self,
+        status: mv.SupervisorStatus | None,
+        *,
+        title: str = "mcpvisor",
+        pending: Iterable[str] = (),
+    ) -> RenderableType:
+        """The status table above the most recent event lines; before the supervisor has a
+        status (during startup), each of ``pending`` is shown as starting."""
         table = Table(title=None, expand=True, box=None, header_style="bold", pad_edge=False)
         table.add_column("server", no_wrap=True)
         table.add_column("transport", no_wrap=True)
@@ -168,6 +182,17 @@ class Board:
             table.add_column("calls ok", justify="right", no_wrap=True)
             table.add_column("failed", justify="right", no_wrap=True)
         table.add_column("last error", overflow="ellipsis", no_wrap=True, ratio=1)
+        if status is None:
+            for name in pending:
+                cells: list[RenderableType] = [
+                    Text(name, style="bold"),
+                    "",
+                    Text("starting", STATE_STYLES["starting"]),
+                ]
+                cells += ["-"] * (len(table.columns) - len(cells))
+                table.add_row(*cells)
+            header = Text.assemble((title, "bold"), "  ", ("starting", "yellow"))
+            return self._frame(table, header)
         for name, server in status.servers.items():
             state = server.state.value
             active = server.state is mv.ServerState.ACTIVE
@@ -189,6 +214,9 @@ class Board:
         header = Text.assemble(
             (title, "bold"), "  ", (health, style), f"  t={status.at - self.t0:.1f}s"
         )
+        return self._frame(table, header)
+
+    def _frame(self, table: Table, header: Text) -> RenderableType:
         log: Iterable[Text] = self.log or [Text("(no events yet)", "dim")]
         return Group(
             Panel(table, title=header, title_align="left"),
