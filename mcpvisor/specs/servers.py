@@ -190,11 +190,18 @@ class _Supervised:
                 field,
                 "must be an integer >= 1",
             )
-        c.require(
-            self.protocol in PROTOCOL_ERAS,
-            "protocol",
-            "must be one of " + ", ".join(PROTOCOL_ERAS),
-        )
+        if self.protocol not in PROTOCOL_ERAS:
+            from difflib import get_close_matches
+
+            message = "must be one of " + ", ".join(PROTOCOL_ERAS)
+            close = (
+                get_close_matches(self.protocol, PROTOCOL_ERAS, n=1)
+                if isinstance(self.protocol, str)
+                else []
+            )
+            c.require(
+                False, "protocol", f"{message}; did you mean {close[0]!r}?" if close else message
+            )
 
     def _finish(self, c: _Checker) -> None:
         label = self.name if isinstance(self.name, str) and self.name else "<unnamed>"
