@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("arguments", nargs="?", default="{}", help="a JSON object (default {})")
     call.add_argument("--timeout", type=_seconds, default=None, help="seconds to wait for the call")
     _add_output(call)
+
+    from mcpvisor.cli._config_cmd import add_config_parser
+
+    add_config_parser(sub, common)
     return parser
 
 

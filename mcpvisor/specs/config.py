@@ -28,6 +28,7 @@ from mcpvisor.specs._logging import library_logger
 from mcpvisor.specs.errors import ConfigError, Problem
 from mcpvisor.specs.policy import STRATEGIES
 from mcpvisor.specs.servers import (
+    DEFAULT_MAX_MESSAGE_BYTES,
     HttpSpec,
     InProcessSpec,
     ServerSpec,
@@ -55,7 +56,7 @@ _TRANSPORT_NAMES: Final[Mapping[str, Transport]] = {
     "sse": "sse",
 }
 _TRANSPORT_KEYS: Final[Mapping[Transport, frozenset[str]]] = {
-    "stdio": frozenset({"command", "args", "env", "cwd"}),
+    "stdio": frozenset({"command", "args", "env", "cwd", "max_message_bytes"}),
     "http": frozenset({"url", "headers"}),
     "sse": frozenset({"url", "headers"}),
 }
@@ -110,11 +111,12 @@ def load_config(
     return _Loader(environment).load(data)
 
 
-def dump_config(spec: SupervisorSpec) -> dict[str, Any]:
+def dump_config(spec: SupervisorSpec, *, defaults: bool = False) -> dict[str, Any]:
     """``spec`` as a Claude-Desktop-shaped dict that :func:`load_config` turns back into it.
 
-    Fields at their defaults are left out; strings are escaped so that nothing in them is
-    taken for a variable reference. The result holds ``env`` and header values as they are:
+    Fields at their defaults are left out, unless ``defaults=True`` asks for every field (the
+    effective config); strings are escaped so that nothing in them is taken for a variable
+    reference. The result holds ``env`` and header values as they are:
     it is the user's configuration, not a log. Raises :class:`ConfigError` for an
     :class:`InProcessSpec`, which no file can describe.
     """
@@ -127,7 +129,7 @@ def dump_config(spec: SupervisorSpec) -> dict[str, Any]:
             )
             for s in in_process
         )
-    result = _CONVERTER.unstructure(spec, SupervisorSpec)
+    result = (_EFFECTIVE if defaults else _CONVERTER).unstructure(spec, SupervisorSpec)
     assert isinstance(result, dict)
     return result
 
@@ -394,6 +396,7 @@ class _Loader:
                 self.read(fields, entry, "args", path, self.strings)
                 self.read(fields, entry, "env", path, self.string_map)
                 self.read(fields, entry, "cwd", path, self.optional_string)
+                self.read(fields, entry, "max_message_bytes", path, self.integer)
         try:
             secrets = self.expanded[first_expanded:]
             spec = cls(name=label, secrets=secrets, **kwargs, **fields)
@@ -576,6 +579,9 @@ class _Loader:
     def string(self, value: object, path: str) -> object:
         return self.scalar(value, str, path)
 
+    def integer(self, value: object, path: str) -> object:
+        return self.scalar(value, int, path)
+
     def optional_string(self, value: object, path: str) -> object:
         return self.scalar(value, str | None, path)
 
@@ -627,12 +633,12 @@ def _escaped(node: Any) -> Any:
     return node
 
 
-def _make_converter() -> cattrs.Converter:
-    converter = cattrs.Converter(omit_if_default=True)
+def _make_converter(*, omit_defaults: bool = True) -> cattrs.Converter:
+    converter = cattrs.Converter(omit_if_default=omit_defaults)
     supervised = make_dict_unstructure_fn(
         _Supervised,
         converter,
-        _cattrs_omit_if_default=True,
+        _cattrs_omit_if_default=omit_defaults,
         name=override(omit=True),
         secrets=override(omit=True),
     )
@@ -647,6 +653,8 @@ def _make_converter() -> cattrs.Converter:
                 out["env"] = dict(spec.env)
             if spec.cwd is not None:
                 out["cwd"] = spec.cwd
+            if spec.max_message_bytes != DEFAULT_MAX_MESSAGE_BYTES or not omit_defaults:
+                out["max_message_bytes"] = spec.max_message_bytes
         else:
             # Explicit, because a url ending in /sse would otherwise be taken for SSE.
             out["type"] = "http" if isinstance(spec, HttpSpec) else "sse"
@@ -682,5 +690,6 @@ def _make_converter() -> cattrs.Converter:
 
 
 _CONVERTER: Final = _make_converter()
+_EFFECTIVE: Final = _make_converter(omit_defaults=False)
 
 __all__ = ["dump_config", "load_config"]
