@@ -5,7 +5,9 @@ under supervision and shows their lifecycle live. ``run``, ``check``, ``tools`` 
 ``call`` take a Claude Desktop, Cursor or VS Code config file. See ``mcpvisor --help``.
 
 Exit codes: 0 success; 1 a runtime failure (a required server down, a failed call); 2 bad
-usage or a bad config; 130 interrupted before the command could finish cleanly.
+usage or a bad config; 128 + the signal's number when SIGINT, SIGTERM or SIGHUP stopped
+``check``, ``tools`` or ``call`` (``run`` and ``demo`` end that way and exit 0). Every command
+shuts its servers down before it exits, whichever of those signals arrives.
 """
 
 from __future__ import annotations
@@ -89,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="supervise the servers of a config file until Ctrl-C",
         description=(
-            "Supervise every server in CONFIG until SIGINT or SIGTERM. Shows a live view on "
-            "a terminal and writes JSON-lines events otherwise."
+            "Supervise every server in CONFIG until SIGINT, SIGTERM or SIGHUP. Shows a live "
+            "view on a terminal and writes JSON-lines events otherwise."
         ),
     )
     run.add_argument("config", help="a Claude Desktop, Cursor or VS Code MCP config file")

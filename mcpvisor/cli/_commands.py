@@ -274,11 +274,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return trio.run(_run, spec, args)
 
 
-def run_signals(client: Any) -> SignalPlan:
+def run_signals(supervisor: mv.Supervisor, config: str) -> SignalPlan:
     """What a signal does to ``run`` other than stopping it.
 
     Nothing yet: SIGHUP stops ``run`` like SIGINT and SIGTERM. Once the supervisor can be
-    reconfigured, this plan maps SIGHUP to reloading the config, as daemons do.
+    reconfigured, this plan maps SIGHUP to reloading ``config`` into ``supervisor``, as
+    daemons do (``{signal.SIGHUP: reload}``); :func:`stop_signals` already runs such actions
+    instead of stopping.
     """
     return {}
 
@@ -290,7 +292,7 @@ async def _run(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
     t0 = trio.current_time()
     # Subscribed before startup, so the event log shows every server starting.
     async with (
-        stop_signals(run_signals(None)) as stopped,
+        stop_signals(run_signals(supervisor, args.config)) as stopped,
         supervisor.subscribe() as events,
         trio.open_nursery() as nursery,
     ):
