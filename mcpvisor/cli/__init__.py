@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 
-from mcpvisor.cli._errors import exit_code_for, message_for
+from mcpvisor.cli._errors import exit_code_for, leaf, message_for
 from mcpvisor.cli._logging import LEVELS, configure_logging, redact
 from mcpvisor.cli._signals import Interrupted, become_subreaper, reap_orphans
 
@@ -196,10 +197,16 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("mcpvisor: interrupted", file=sys.stderr)
         return 130
+
     except Interrupted as stopped:
         print(f"mcpvisor: {stopped}", file=sys.stderr)
         return stopped.exit_code
     except Exception as exc:  # the one place that turns errors into exit codes
+        if isinstance(leaf(exc), BrokenPipeError):
+            # The reader went away (``mcpvisor run --json | head``): stop quietly, as Unix
+            # tools do, and keep the interpreter's final flush from raising again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
         code = exit_code_for(exc)
         if args.debug:
             for chunk in traceback.format_exception(exc):

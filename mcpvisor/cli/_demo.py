@@ -113,12 +113,13 @@ async def _demo(args: argparse.Namespace) -> int:
             tally.made += 1
             await trio.sleep(r.uniform(0.05, 0.3))
 
+    subscription: Any = None  # opened before startup, so the log shows servers starting
+
     async def watch(client: Any, redraw: Callable[[], None]) -> None:
-        async with client.subscribe() as events:
-            async for event in events:
-                tally.seen(client.status())
-                emit(event)
-                redraw()
+        async for event in subscription:
+            tally.seen(client.status())
+            emit(event)
+            redraw()
 
     async def tick(client: Any, redraw: Callable[[], None]) -> None:
         while True:
@@ -142,7 +143,10 @@ async def _demo(args: argparse.Namespace) -> int:
             )
         elif not live:
             print(f"starting {', '.join(spec.names)} (seed {seed})", flush=True)
-        async with mv.open_supervisor(spec, rng=random.Random(rng.random())) as client:
+        supervisor = mv.Supervisor(spec, rng=random.Random(rng.random()))
+        board.t0 = trio.current_time()
+        async with supervisor.subscribe() as subscription, trio.open_nursery() as running:
+            client = await running.start(supervisor.run)
             try:
                 await _supervised(
                     client,
@@ -159,6 +163,7 @@ async def _demo(args: argparse.Namespace) -> int:
             finally:
                 tally.seen(client.status())
                 tally.ran_for = trio.current_time() - board.t0
+                await supervisor.aclose()
     if stopped.by is not None:
         tally.stopped_by = "signal"
         tally.signal = stopped.name
@@ -179,7 +184,6 @@ async def _supervised(
     tick: Any,
 ) -> None:
     status = client.status()
-    board.t0 = status.at
     tally.seen(status)
     if json_out:
         dump_json({"type": "ready", "status": status.to_dict()})

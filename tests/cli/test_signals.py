@@ -161,3 +161,17 @@ def test_the_demo_http_server_dies_with_a_sigkilled_demo(
     drain.join(timeout=30)
     # Nothing is left to reap them but their own watch on the pipe the demo held.
     assert _gone(pids, timeout=30) == []
+
+
+def test_a_reader_that_goes_away_stops_the_demo_quietly_and_cleanly(
+    spawn: list[subprocess.Popen[str]],
+) -> None:
+    proc = _start(spawn, "demo", "--json", "--duration", "120", "--seed", "4")
+    pids = _demo_pids(proc)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # as `mcpvisor demo --json | head -2` does
+    proc.wait(timeout=60)
+    err = proc.stderr.read()
+    assert proc.returncode == 141, err
+    assert "error" not in err and "Traceback" not in err
+    assert _gone(pids, timeout=5) == []
