@@ -118,6 +118,7 @@ def configure_logging(level: str = "warning", *, json_output: bool | None = None
     ``json_output=None`` picks JSON when stderr is not a terminal.
     """
     numeric = logging.getLevelNamesMapping()[level.upper()]
+    _redactors.clear()  # a fresh configuration protects the configs loaded after it
     if json_output is None:
         json_output = not sys.stderr.isatty()
     renderer: structlog.typing.Processor

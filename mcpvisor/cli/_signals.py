@@ -29,7 +29,9 @@ from pathlib import Path
 import attrs
 import trio
 
-STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 """The signals every command handles: each stops it cleanly unless its plan says otherwise."""
 
 _PR_SET_CHILD_SUBREAPER = 36

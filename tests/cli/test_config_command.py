@@ -143,7 +143,7 @@ def test_schema_rejects_mistakes_in_mcpvisor_keys(name: str) -> None:
     assert list(validator.iter_errors(_read(BAD / name))), name
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(supervisor_specs(max_servers=3))
 def test_every_dump_satisfies_the_schema(spec: mv.SupervisorSpec) -> None:
     validator = jsonschema.Draft202012Validator(config_schema())
