@@ -37,11 +37,13 @@ def protect(spec: ServerSpec | SupervisorSpec) -> None:
     _redactors.append(Redactor(spec))
 
 
-def redact(text: str) -> str:
-    """``text`` with the secrets of every protected spec and any URL credentials masked."""
+def redact(text: str, *, any_url: bool = True) -> str:
+    """``text`` with the secrets of every protected spec masked, and (``any_url``) the
+    userinfo and query values of every URL in it, whoever configured it: log lines want
+    both, server data on stdout (a tool's description) only the configured secrets."""
     for redactor in _redactors:
         text = redactor(text)
-    return redact_urls(text)
+    return redact_urls(text) if any_url else text
 
 
 @contextmanager

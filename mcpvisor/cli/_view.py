@@ -107,9 +107,9 @@ def event_plain(event: mv.LifecycleEvent | mv.EventsLost, t0: float) -> str:
 
 
 def scrub(node: Any) -> Any:
-    """``node`` with every string in it (keys too) passed through :func:`redact`."""
+    """``node`` with every string in it (keys too) cleared of configured secrets."""
     if isinstance(node, str):
-        return redact(node)
+        return redact(node, any_url=False)
     if isinstance(node, Mapping):
         return {scrub(k): scrub(v) for k, v in node.items()}
     if isinstance(node, list | tuple):
