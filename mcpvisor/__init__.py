@@ -12,6 +12,7 @@ Everything public is re-exported here; submodules are private.
 
 from importlib.metadata import version as _version
 
+from mcpvisor.observability import OpenTelemetryHooks
 from mcpvisor.specs import (
     Backoff,
     ConfigError,
@@ -59,6 +60,7 @@ __all__ = [
     "IsolatedSession",
     "LifecycleEvent",
     "MCPVisorError",
+    "OpenTelemetryHooks",
     "Problem",
     "RequestInterruptedError",
     "RequestTimeoutError",
