@@ -7,10 +7,13 @@ restarts, one lazy and STOPPED).
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx2 as httpx
 import trio
@@ -22,6 +25,7 @@ from tests.conftest import RAW_SERVER
 from tests.supervisor.support import QUICK, until
 
 S = mv.ServerState
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _specs() -> mv.SupervisorSpec:
@@ -197,3 +201,21 @@ def test_importing_without_the_extra_names_it() -> None:
         "ImportError: mcpvisor.observability.prometheus needs the 'prometheus' extra: "
         "pip install 'mcpvisor[prometheus]'"
     )
+
+
+def _family(name: str) -> str:
+    return re.sub(r"_(total|bucket|count|sum|info)$", "", name)
+
+
+async def test_the_grafana_dashboard_queries_only_metrics_a_scrape_returns() -> None:
+    dashboard = json.loads((ROOT / "examples" / "grafana_dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    used = {_family(n) for e in exprs for n in re.findall(r"\bmcpvisor_[a-z_]+", e)}
+    async with _serving() as (_client, _metrics, base), httpx.AsyncClient() as http:
+        text = (await http.get(f"{base}/metrics")).text
+    served = {_family(f.name) for f in text_string_to_metric_families(text)}
+    assert used, "the dashboard has no queries"
+    assert used <= served, used - served
+    titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
+    for topic in ("state", "restarts", "request rate", "latency", "waiting"):
+        assert topic in titles
