@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from mcp.shared.exceptions import MCPError
 
 from mcpvisor.supervisor.hooks import RequestCall
+from mcpvisor.supervisor.lifecycle import LifecycleEvent
 from mcpvisor.workers.catalog import Catalog
 
 ISOLATED_MARK = "~"
@@ -16,8 +17,8 @@ ISOLATED_MARK = "~"
 ABNORMAL_REASONS = frozenset({"crashed", "start_failed", "group_restart", "intensity"})
 """Reasons for leaving STARTING or ACTIVE that mean something went wrong."""
 
-OTHER_TOOL = "_OTHER"
-"""The tool label of a name the server's catalog does not list (a caller's invention)."""
+OTHER = "_OTHER"
+"""The label of a name the supervisor does not know: a caller's invention."""
 
 
 def configured_name(server: str) -> str:
@@ -53,26 +54,45 @@ def error_type(call: RequestCall) -> str | None:
     return outcome
 
 
-class ToolNames:
-    """The tool names each server's catalog lists, to label by tool without trusting callers.
+class Vocabulary:
+    """The names exporters may use as metric labels, learnt from the supervisor itself.
 
-    Fed from ``catalog_changed``; :meth:`label` maps a name outside the catalog to
-    :data:`OTHER_TOOL`, so a caller inventing names cannot grow a metric's series.
+    A request's server and operation names come from its caller, and a caller may invent
+    them (an unknown server, a misspelt operation, a made-up tool). Metrics label only
+    servers that have appeared in a lifecycle event, operations the runtime knows (it sets
+    ``call.method`` for those) and tools a server's catalog lists; anything else is
+    :data:`OTHER`, so no caller can grow a metric's series.
     """
 
     def __init__(self) -> None:
-        self._known: dict[str, frozenset[str]] = {}
+        self._servers: set[str] = set()
+        self._tools: dict[str, frozenset[str]] = {}
 
-    def update(self, server: str, catalog: Catalog) -> None:
+    def saw(self, event: LifecycleEvent) -> None:
+        """Learn a server's name from its first appearance."""
+        if event.new is not None:
+            self._servers.add(configured_name(event.server))
+
+    def learn_tools(self, server: str, catalog: Catalog) -> None:
         """Remember ``server``'s tools as ``catalog`` lists them."""
-        self._known[configured_name(server)] = frozenset(t.name for t in catalog.tools)
+        self._tools[configured_name(server)] = frozenset(t.name for t in catalog.tools)
 
-    def label(self, call: RequestCall) -> str:
+    def server(self, call: RequestCall) -> str:
+        """The server label: its configured name, or ``_OTHER`` for one never supervised."""
+        name = configured_name(call.server)
+        return name if name in self._servers else OTHER
+
+    @staticmethod
+    def op(call: RequestCall) -> str:
+        """The operation label: its name, or ``_OTHER`` for an operation that does not exist."""
+        return call.op if call.method else OTHER
+
+    def tool(self, call: RequestCall) -> str:
         """The tool label of ``call``: its tool if the catalog lists it, else ``_OTHER``;
         empty for operations that name no tool."""
         if call.op != "call_tool" or call.target is None:
             return ""
-        known: Mapping[str, frozenset[str]] = self._known
+        known: Mapping[str, frozenset[str]] = self._tools
         if call.target in known.get(configured_name(call.server), frozenset()):
             return call.target
-        return OTHER_TOOL
+        return OTHER

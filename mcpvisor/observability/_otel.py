@@ -15,7 +15,8 @@ from opentelemetry.trace import Link, Span, SpanKind, StatusCode
 
 from mcpvisor.observability._naming import (
     ABNORMAL_REASONS,
-    ToolNames,
+    OTHER,
+    Vocabulary,
     configured_name,
     error_type,
     is_isolated,
@@ -67,9 +68,11 @@ class OpenTelemetryHooks(Hooks):
     or restarting server), ``mcpvisor.request.retries``, ``mcpvisor.request.interrupted``
     (requests that failed because their server died) and ``mcpvisor.events.lost``.
 
-    No attribute ever comes from a request's arguments. Metrics carry ``gen_ai.tool.name``
-    only with ``tool_names=True``, and then only for names the server's catalog lists
-    (others are ``_OTHER``). Isolated sessions (``server~N``) are reported under their
+    No attribute ever comes from a request's arguments. Metric attributes (and span names)
+    never carry a caller's invention: a server never supervised and an operation that does
+    not exist are ``_OTHER``. Metrics carry ``gen_ai.tool.name`` only with
+    ``tool_names=True``, and then only for names the server's catalog lists (others are
+    ``_OTHER``). Isolated sessions (``server~N``) are reported under their
     server's name.
     """
 
@@ -86,7 +89,8 @@ class OpenTelemetryHooks(Hooks):
         version = _version()
         self._tracer = trace.get_tracer(_SCOPE, version, tracer_provider)
         meter = otel_metrics.get_meter(_SCOPE, version, meter_provider)
-        self._tool_names = ToolNames() if tool_names else None
+        self._tool_names = tool_names
+        self._names = Vocabulary()
         self._sessions: dict[str, Span] = {}
         self._starting_at: dict[str, float] = {}
         self._active_at: dict[str, float] = {}
@@ -140,22 +144,18 @@ class OpenTelemetryHooks(Hooks):
     # ---- requests ---------------------------------------------------------------------
 
     def request_started(self, call: RequestCall) -> None:
-        server = configured_name(call.server)
+        # What the operation names (method, tool) is known only once the runtime has built
+        # it, after this hook: those attributes are set when the request finishes.
         attributes: dict[str, Any] = {
-            "mcp.method.name": call.method,
-            "mcpvisor.server": server,
+            "mcpvisor.server": configured_name(call.server),
             "network.transport": call.transport,
         }
-        if call.server != server:
+        if is_isolated(call.server):
             attributes["mcpvisor.session"] = call.server
-        if call.target is not None:
-            if call.method == "tools/call":
-                attributes["gen_ai.tool.name"] = call.target
-                attributes["gen_ai.operation.name"] = "execute_tool"
-            elif call.method == "prompts/get":
-                attributes["gen_ai.prompt.name"] = call.target
         span = self._tracer.start_span(
-            f"mcpvisor {call.op} {server}", kind=SpanKind.INTERNAL, attributes=attributes
+            f"mcpvisor {self._names.op(call)} {self._names.server(call)}",
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
         )
         token = otel_context.attach(trace.set_span_in_context(span))
         call.scratch[_SCRATCH] = _Open(span, token)
@@ -165,8 +165,8 @@ class OpenTelemetryHooks(Hooks):
             self._retries.add(
                 1,
                 {
-                    "mcpvisor.server": configured_name(call.server),
-                    "mcp.method.name": call.method,
+                    "mcpvisor.server": self._names.server(call),
+                    "mcp.method.name": call.method or OTHER,
                 },
             )
         entry = call.scratch.get(_SCRATCH)
@@ -179,11 +179,21 @@ class OpenTelemetryHooks(Hooks):
                 span.add_event("mcpvisor.retry", {"mcpvisor.attempt": call.attempt})
 
     def request_finished(self, call: RequestCall) -> None:
-        server = configured_name(call.server)
         failure = error_type(call)
         outcome = call.outcome or "ok"
+        entry = call.scratch.pop(_SCRATCH, None)
+        if isinstance(entry, _Open):
+            span = entry.span
+            if span.is_recording():
+                span.set_attributes(_span_attributes(call, outcome, failure))
+                if failure is not None:
+                    span.set_status(StatusCode.ERROR, _describe(call.error) or outcome)
+            otel_context.detach(entry.token)
+            span.end()
+        server = self._names.server(call)
+        method = call.method or OTHER
         attributes: dict[str, Any] = {
-            "mcp.method.name": call.method,
+            "mcp.method.name": method,
             "mcpvisor.server": server,
             "network.transport": call.transport,
             "mcpvisor.outcome": outcome,
@@ -192,31 +202,20 @@ class OpenTelemetryHooks(Hooks):
             attributes["mcp.protocol.version"] = call.protocol_version
         if failure is not None:
             attributes["error.type"] = failure
-        entry = call.scratch.pop(_SCRATCH, None)
-        if isinstance(entry, _Open):
-            span = entry.span
-            if span.is_recording():
-                span.set_attributes(attributes)
-                span.set_attribute("mcpvisor.attempt", call.attempt)
-                span.set_attribute("mcpvisor.waited", call.waited)
-                if failure is not None:
-                    span.set_status(StatusCode.ERROR, _describe(call.error) or outcome)
-            otel_context.detach(entry.token)
-            span.end()
-        if self._tool_names is not None and call.method == "tools/call":
-            attributes["gen_ai.tool.name"] = self._tool_names.label(call)
+        if self._tool_names and call.method == "tools/call":
+            attributes["gen_ai.tool.name"] = self._names.tool(call)
         if call.duration is not None:
             self._operation_duration.record(call.duration, attributes)
         if call.waited > 0:
             self._wait_duration.record(
-                call.waited, {"mcpvisor.server": server, "mcp.method.name": call.method}
+                call.waited, {"mcpvisor.server": server, "mcp.method.name": method}
             )
         if outcome == "interrupted":
             self._interrupted.add(
                 1,
                 {
                     "mcpvisor.server": server,
-                    "mcp.method.name": call.method,
+                    "mcp.method.name": method,
                     "mcpvisor.attempt": call.attempt,
                 },
             )
@@ -229,6 +228,7 @@ class OpenTelemetryHooks(Hooks):
             if span is not None:
                 span.add_event(f"mcpvisor.{event.kind}", _event_attributes(event))
             return
+        self._names.saw(event)
         server = configured_name(event.server)
         old, new = event.old, event.new
         if not is_isolated(event.server):
@@ -304,8 +304,7 @@ class OpenTelemetryHooks(Hooks):
         self._sessions[event.server] = span
 
     def catalog_changed(self, server: str, catalog: Catalog, parts: frozenset[CatalogPart]) -> None:
-        if self._tool_names is not None:
-            self._tool_names.update(server, catalog)
+        self._names.learn_tools(server, catalog)
         if catalog.protocol_version is not None:
             self._protocol[server] = catalog.protocol_version
         span = self._sessions.get(server)
@@ -334,6 +333,28 @@ class _Open:
     def __init__(self, span: Span, token: Token[otel_context.Context]) -> None:
         self.span = span
         self.token = token
+
+
+def _span_attributes(call: RequestCall, outcome: str, failure: str | None) -> dict[str, Any]:
+    """A finished request's span attributes; a span is one request, so they may name it."""
+    attributes: dict[str, Any] = {
+        "mcpvisor.outcome": outcome,
+        "mcpvisor.attempt": call.attempt,
+        "mcpvisor.waited": call.waited,
+    }
+    if call.method:
+        attributes["mcp.method.name"] = call.method
+    if call.protocol_version is not None:
+        attributes["mcp.protocol.version"] = call.protocol_version
+    if failure is not None:
+        attributes["error.type"] = failure
+    if call.target is not None:
+        if call.method == "tools/call":
+            attributes["gen_ai.tool.name"] = call.target
+            attributes["gen_ai.operation.name"] = "execute_tool"
+        elif call.method == "prompts/get":
+            attributes["gen_ai.prompt.name"] = call.target
+    return attributes
 
 
 def _value(state: ServerState | None) -> str:

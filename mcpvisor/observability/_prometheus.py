@@ -16,7 +16,7 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
-from mcpvisor.observability._naming import ToolNames, configured_name, is_isolated
+from mcpvisor.observability._naming import Vocabulary, configured_name, is_isolated
 from mcpvisor.supervisor.hooks import Hooks, RequestCall
 from mcpvisor.supervisor.lifecycle import LifecycleEvent, ServerState
 from mcpvisor.supervisor.status import SupervisorStatus
@@ -160,9 +160,10 @@ class PrometheusMetrics(Hooks):
     ``mcpvisor_events_lost_total``. :meth:`watch` adds the snapshot gauges of
     :class:`StatusCollector`.
 
-    No label comes from a request's arguments. ``tool_label=True`` adds a ``tool`` label to
-    the request metrics, with the tool's name when the server's catalog lists it and
-    ``_OTHER`` when it does not, so callers cannot grow the series; leave it off when
+    No label comes from a request's arguments, and none from a caller's invention: a server
+    never supervised and an operation that does not exist are labelled ``_OTHER``.
+    ``tool_label=True`` adds a ``tool`` label to the request metrics, with the tool's name
+    when the server's catalog lists it and ``_OTHER`` when it does not; leave it off when
     servers have many tools. Every instance has its own ``registry`` (a fresh
     ``CollectorRegistry`` unless one is given), so two supervisors in one process never clash.
     """
@@ -171,7 +172,8 @@ class PrometheusMetrics(Hooks):
         self, *, registry: CollectorRegistry | None = None, tool_label: bool = False
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        self._tools = ToolNames() if tool_label else None
+        self._tool_label = tool_label
+        self._names = Vocabulary()
         labels = ["server", "op", "outcome", *(["tool"] if tool_label else [])]
         self._requests = Counter(
             "mcpvisor_requests",
@@ -217,13 +219,13 @@ class PrometheusMetrics(Hooks):
 
     def request_attempt(self, call: RequestCall) -> None:
         if call.attempt > 1:
-            self._retries.labels(configured_name(call.server), call.op).inc()
+            self._retries.labels(self._names.server(call), self._names.op(call)).inc()
 
     def request_finished(self, call: RequestCall) -> None:
-        server = configured_name(call.server)
-        key: tuple[str, ...] = (server, call.op, call.outcome or "ok")
-        if self._tools is not None:
-            key = (*key, self._tools.label(call))
+        server, op = self._names.server(call), self._names.op(call)
+        key: tuple[str, ...] = (server, op, call.outcome or "ok")
+        if self._tool_label:
+            key = (*key, self._names.tool(call))
         children = self._children.get(key)
         if children is None:
             children = self._children[key] = (
@@ -234,17 +236,17 @@ class PrometheusMetrics(Hooks):
         if call.duration is not None:
             children[1].observe(call.duration)
         if call.waited > 0:
-            self._wait.labels(server, call.op).observe(call.waited)
+            self._wait.labels(server, op).observe(call.waited)
 
     def state_changed(self, event: LifecycleEvent) -> None:
+        self._names.saw(event)
         if event.kind != "state" or is_isolated(event.server):
             return
         state = event.new.value if event.new is not None else "removed"
         self._changes.labels(event.server, state, event.reason).inc()
 
     def catalog_changed(self, server: str, catalog: Catalog, parts: frozenset[CatalogPart]) -> None:
-        if self._tools is not None:
-            self._tools.update(server, catalog)
+        self._names.learn_tools(server, catalog)
 
     def events_lost(self, count: int) -> None:
         self._lost.inc(count)

@@ -23,6 +23,13 @@ from tests.observability.otel_support import Metrics, by_name
 S = mv.ServerState
 
 
+def _hooks(**kw: object) -> OpenTelemetryHooks:
+    """Hooks that have seen ``files`` appear, as every supervised server does first."""
+    hooks = OpenTelemetryHooks(**kw)  # type: ignore[arg-type]
+    hooks.state_changed(mv.LifecycleEvent("files", None, S.STARTING, "start", 0.0))
+    return hooks
+
+
 def _call(server: str = "files", op: str = "call_tool", target: str | None = "read") -> RequestCall:
     method = {"call_tool": "tools/call", "list_tools": "tools/list"}[op]
     return RequestCall(
@@ -41,7 +48,7 @@ def _finish(hooks: OpenTelemetryHooks, call: RequestCall, outcome: str, **kw: ob
 def test_the_request_span_is_current_while_the_request_runs(
     spans: InMemorySpanExporter, metrics: Metrics
 ) -> None:
-    hooks = OpenTelemetryHooks(meter_provider=metrics.provider)
+    hooks = _hooks(meter_provider=metrics.provider)
     tracer = trace.get_tracer("host")
     with tracer.start_as_current_span("host") as host:
         call = _call()
@@ -80,7 +87,7 @@ def test_the_request_span_is_current_while_the_request_runs(
 def test_failures_carry_error_type_and_status(
     spans: InMemorySpanExporter, metrics: Metrics
 ) -> None:
-    hooks = OpenTelemetryHooks(meter_provider=metrics.provider)
+    hooks = _hooks(meter_provider=metrics.provider)
     cases = [
         ("error", MCPError(-32099, "nope"), "-32099"),
         ("timeout", mv.RequestTimeoutError("files", "call_tool", 1.0), "timeout"),
@@ -112,7 +119,7 @@ def test_failures_carry_error_type_and_status(
 
 
 def test_a_cancelled_request_is_not_an_error(spans: InMemorySpanExporter) -> None:
-    hooks = OpenTelemetryHooks()
+    hooks = _hooks()
     call = _call()
     hooks.request_started(call)
     _finish(hooks, call, "cancelled")
@@ -122,7 +129,7 @@ def test_a_cancelled_request_is_not_an_error(spans: InMemorySpanExporter) -> Non
 
 
 def test_a_retry_is_an_event_and_a_count(spans: InMemorySpanExporter, metrics: Metrics) -> None:
-    hooks = OpenTelemetryHooks(meter_provider=metrics.provider)
+    hooks = _hooks(meter_provider=metrics.provider)
     call = _call(op="list_tools", target=None)
     hooks.request_started(call)
     for attempt in (1, 2):
@@ -140,7 +147,7 @@ def test_a_retry_is_an_event_and_a_count(spans: InMemorySpanExporter, metrics: M
 def test_tool_names_on_metrics_are_opt_in_and_bounded_by_the_catalog(
     spans: InMemorySpanExporter, metrics: Metrics
 ) -> None:
-    hooks = OpenTelemetryHooks(meter_provider=metrics.provider, tool_names=True)
+    hooks = _hooks(meter_provider=metrics.provider, tool_names=True)
     tool = types.Tool(name="read", input_schema={"type": "object"})
     hooks.catalog_changed("files", Catalog(tools=(tool,)), frozenset({"tools"}))
     for target in ("read", "made-up-by-a-caller", "another-one"):
@@ -267,3 +274,31 @@ def test_without_an_sdk_the_hooks_record_nothing_and_leave_the_context_alone() -
     _finish(hooks, call, "ok")
     assert trace.get_current_span() is before
     assert call.scratch == {}
+
+
+def test_names_a_caller_invents_never_become_metric_attributes(
+    spans: InMemorySpanExporter, metrics: Metrics
+) -> None:
+    hooks = _hooks(meter_provider=metrics.provider)
+    unknown_server = _call(server="no-such-server")
+    hooks.request_started(unknown_server)
+    _finish(
+        hooks,
+        unknown_server,
+        "unavailable",
+        error=mv.UnknownServerError("no-such-server", ["files"]),
+    )
+    unknown_op = RequestCall(
+        server="files", op="frobnicate", method="", target=None, transport="stdio", started=0.0
+    )
+    hooks.request_started(unknown_op)
+    _finish(hooks, unknown_op, "usage")
+    points = metrics.points("mcp.client.operation.duration")
+    assert sorted(
+        (p.attributes["mcpvisor.server"], p.attributes["mcp.method.name"]) for p in points
+    ) == [("_OTHER", "tools/call"), ("files", "_OTHER")]
+    names = sorted(s.name for s in spans.get_finished_spans())
+    assert names == ["mcpvisor _OTHER files", "mcpvisor call_tool _OTHER"]
+    invented = by_name(spans.get_finished_spans(), "mcpvisor call_tool _OTHER")
+    assert invented.attributes is not None
+    assert invented.attributes["mcpvisor.server"] == "no-such-server"

@@ -22,7 +22,7 @@ from mcpvisor.observability.prometheus import PrometheusMetrics
 from mcpvisor.workers import Envelope
 from tests.conftest import RAW_SERVER
 from tests.observability.otel_support import Metrics, by_name
-from tests.supervisor.support import QUICK, state_is, until
+from tests.supervisor.support import QUICK, until
 
 S = mv.ServerState
 
@@ -140,7 +140,10 @@ async def test_a_sigkill_under_load_is_a_restart_and_interrupted_requests(
                     nursery.start_soon(call)
                 await all_arrived.wait()
                 os.kill(pid, signal.SIGKILL)
-        await until(client, state_is("victim", S.ACTIVE))
+        await until(
+            client,
+            lambda s: s.servers["victim"].restarts == 1 and s.servers["victim"].state is S.ACTIVE,
+        )
         status = client.status()
     assert len(failures) == callers
     assert status.servers["victim"].restarts == 1
@@ -159,9 +162,15 @@ async def test_a_sigkill_under_load_is_a_restart_and_interrupted_requests(
     assert failed.count == callers
     assert failed.attributes["error.type"] == "RequestInterruptedError"
     assert failed.attributes["network.transport"] == "stdio"
-    session = metrics.point("mcp.client.session.duration")
+    session = metrics.point("mcp.client.session.duration", **{"mcpvisor.reason": "crashed"})
     assert session.count == 1 and session.attributes["error.type"] == "crashed"
-    assert metrics.point("mcpvisor.server.state", **{"mcpvisor.state": "active"}).value == 1
+    # The second session ended with the supervisor, on purpose: no error.
+    ended = metrics.point("mcp.client.session.duration", **{"mcpvisor.reason": "stopped"})
+    assert "error.type" not in ended.attributes
+    state = {
+        p.attributes["mcpvisor.state"]: p.value for p in metrics.points("mcpvisor.server.state")
+    }
+    assert state == {"starting": 0, "active": 0, "failed": 0, "stopped": 1}
 
     requests = [s for s in spans.get_finished_spans() if s.name == "mcpvisor call_tool victim"]
     assert len(requests) == callers

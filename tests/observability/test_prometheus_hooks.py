@@ -13,6 +13,13 @@ from mcpvisor.workers.catalog import Catalog
 S = mv.ServerState
 
 
+def _metrics(**kw: bool) -> PrometheusMetrics:
+    """Metrics that have seen ``files`` appear, as every supervised server does first."""
+    metrics = PrometheusMetrics(**kw)
+    metrics.state_changed(mv.LifecycleEvent("files", None, S.STARTING, "start", 0.0))
+    return metrics
+
+
 def _run(
     metrics: PrometheusMetrics,
     outcome: str,
@@ -42,7 +49,7 @@ def _run(
 
 
 def test_requests_are_counted_by_server_op_and_outcome() -> None:
-    metrics = PrometheusMetrics()
+    metrics = _metrics()
     value = metrics.registry.get_sample_value
     _run(metrics, "ok", duration=0.002)
     _run(metrics, "ok", duration=0.2, waited=0.15, attempts=2)
@@ -68,7 +75,7 @@ def test_requests_are_counted_by_server_op_and_outcome() -> None:
 
 
 def test_the_tool_label_is_opt_in_and_bounded_by_the_catalog() -> None:
-    metrics = PrometheusMetrics(tool_label=True)
+    metrics = _metrics(tool_label=True)
     tool = types.Tool(name="read", input_schema={"type": "object"})
     metrics.catalog_changed("files", Catalog(tools=(tool,)), frozenset({"tools"}))
     for target in ("read", "invented", "also-invented"):
@@ -120,7 +127,7 @@ def test_state_changes_and_lost_events() -> None:
 
 
 def test_two_instances_never_share_a_registry() -> None:
-    a, b = PrometheusMetrics(), PrometheusMetrics()
+    a, b = _metrics(), _metrics()
     _run(a, "ok")
     assert (
         a.registry.get_sample_value(
@@ -134,3 +141,27 @@ def test_two_instances_never_share_a_registry() -> None:
         )
         is None
     )
+
+
+def test_a_server_or_operation_the_caller_invented_is_other() -> None:
+    metrics = _metrics()
+    _run(metrics, "unavailable", server="typo-server")
+    call = RequestCall(
+        server="files", op="frobnicate", method="", target=None, transport="stdio", started=0.0
+    )
+    call.outcome = "usage"
+    metrics.request_finished(call)
+    value = metrics.registry.get_sample_value
+    assert (
+        value(
+            "mcpvisor_requests_total",
+            {"server": "_OTHER", "op": "call_tool", "outcome": "unavailable"},
+        )
+        == 1
+    )
+    assert (
+        value("mcpvisor_requests_total", {"server": "files", "op": "_OTHER", "outcome": "usage"})
+        == 1
+    )
+    text = metrics.render()[0]
+    assert b"typo-server" not in text and b"frobnicate" not in text
