@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from mcpvisor.cli._errors import exit_code_for, message_for
 from mcpvisor.cli._logging import LEVELS, configure_logging
+from mcpvisor.observability._cli import add_metrics_option
 
 __all__ = ["main"]
 
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("config", help="a Claude Desktop, Cursor or VS Code MCP config file")
     _add_output(run, plain=True)
+    add_metrics_option(run)
 
     check = sub.add_parser(
         "check",

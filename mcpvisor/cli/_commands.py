@@ -21,6 +21,7 @@ from rich.text import Text
 import mcpvisor as mv
 from mcpvisor.cli._errors import UsageError
 from mcpvisor.cli._view import STATE_STYLES, Board, dump_json, event_plain, event_record
+from mcpvisor.observability._cli import MetricsEndpoint
 from mcpvisor.specs import NAME_SEPARATOR
 
 
@@ -245,10 +246,12 @@ async def _run(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
     live = use_live(args)
     json_lines = args.json or (not live and not args.plain)
     received: list[str] = []
+    metrics = MetricsEndpoint(args.metrics)
     with _stop_signals() as signals:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope, received)
-            async with mv.open_supervisor(spec) as client:
+            async with mv.open_supervisor(spec, hooks=metrics.hooks) as client:
+                await metrics.start(nursery, client)
                 t0 = client.status().at
                 if live:
                     await _run_live(client, t0)
