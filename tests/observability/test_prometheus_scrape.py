@@ -219,3 +219,17 @@ async def test_the_grafana_dashboard_queries_only_metrics_a_scrape_returns() -> 
     titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
     for topic in ("state", "restarts", "request rate", "latency", "waiting"):
         assert topic in titles
+
+
+async def test_the_readme_scrape_is_one_a_scrape_returns() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Observability\n") :]
+    section = section[: section.index("\n## ")]
+    block = re.search(r"```\n(mcpvisor_.*?)```", section, re.S)
+    assert block is not None
+    shown = {_family(f.name) for f in text_string_to_metric_families(block.group(1))}
+    async with _serving() as (_client, _metrics, base), httpx.AsyncClient() as http:
+        text = (await http.get(f"{base}/metrics")).text
+    served = {_family(f.name) for f in text_string_to_metric_families(text)}
+    assert len(shown) >= 10
+    assert shown <= served, shown - served
