@@ -17,20 +17,44 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler, SamplingResult
 
 _EXPORTER = InMemorySpanExporter()
 
 
+class _WhileTesting(Sampler):
+    """Records spans only while a test holds the ``spans`` fixture.
+
+    The global provider outlives the test that installed it; the rest of the suite must not
+    pile spans up in memory or pay for recording them.
+    """
+
+    active = False
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        return (ALWAYS_ON if self.active else ALWAYS_OFF).should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return "mcpvisor tests: while the spans fixture is active"
+
+
+_SAMPLER = _WhileTesting()
+
+
+_INSTALLED: list[bool] = []
+
+
 def _install() -> None:
+    if _INSTALLED:
+        return
+    provider = TracerProvider(sampler=_SAMPLER)
+    provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+    trace.set_tracer_provider(provider)
     current = trace.get_tracer_provider()
-    if isinstance(current, TracerProvider):
-        provider = current
-    else:
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    if not getattr(provider, "_mcpvisor_test_exporter", False):
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-        provider._mcpvisor_test_exporter = True  # type: ignore[attr-defined]
+    if current is not provider:  # something installed one first: export from that one
+        assert isinstance(current, TracerProvider), f"a foreign tracer provider: {current!r}"
+        current.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+    _INSTALLED.append(True)
 
 
 @pytest.fixture
@@ -38,8 +62,12 @@ def spans() -> Iterator[InMemorySpanExporter]:
     """The in-memory exporter behind the global tracer provider, emptied for this test."""
     _install()
     _EXPORTER.clear()
-    yield _EXPORTER
-    _EXPORTER.clear()
+    _SAMPLER.active = True
+    try:
+        yield _EXPORTER
+    finally:
+        _SAMPLER.active = False
+        _EXPORTER.clear()
 
 
 class Metrics:
