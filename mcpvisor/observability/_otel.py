@@ -53,7 +53,9 @@ class OpenTelemetryHooks(Hooks):
     after a crash. It is the current span while the request runs, so the SDK's own
     ``MCP send ...`` client span (the worker serves the request in the caller's context) is
     its child, and the W3C trace context the SDK puts in ``_meta`` carries the same trace to
-    the server. Attributes: ``mcp.method.name``, ``gen_ai.tool.name``, ``mcp.protocol.version``,
+    the server. (The SDK opens that span in its JSON-RPC dispatcher: stdio, HTTP and
+    handshake-era in-process sessions; a 2026-07-28 in-process session has none.)
+    Attributes: ``mcp.method.name``, ``gen_ai.tool.name``, ``mcp.protocol.version``,
     ``network.transport``, ``error.type``, ``mcpvisor.server``, ``mcpvisor.attempt``,
     ``mcpvisor.outcome``, ``mcpvisor.waited``. Each server session is a root span,
     ``mcpvisor session {server}``, from STARTING until it leaves ACTIVE (or fails to start),
@@ -172,11 +174,8 @@ class OpenTelemetryHooks(Hooks):
         entry = call.scratch.get(_SCRATCH)
         if not isinstance(entry, _Open):
             return
-        span = entry.span
-        if span.is_recording():
-            span.set_attribute("mcpvisor.attempt", call.attempt)
-            if call.attempt > 1:
-                span.add_event("mcpvisor.retry", {"mcpvisor.attempt": call.attempt})
+        if call.attempt > 1 and entry.span.is_recording():
+            entry.span.add_event("mcpvisor.retry", {"mcpvisor.attempt": call.attempt})
 
     def request_finished(self, call: RequestCall) -> None:
         failure = error_type(call)
