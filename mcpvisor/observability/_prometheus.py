@@ -266,8 +266,24 @@ class PrometheusMetrics(Hooks):
         return encoder(self.registry), content_type
 
     def asgi_app(self) -> ASGIApp:
-        """An ASGI app that answers every HTTP request with a scrape of this registry."""
-        app: ASGIApp = make_asgi_app(self.registry)
+        """An ASGI app that answers every HTTP request with a scrape of this registry.
+
+        It also completes the ``lifespan`` protocol, so a server can run it on its own.
+        """
+        scrape: ASGIApp = make_asgi_app(self.registry)
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] == "lifespan":
+                while True:
+                    message = await receive()
+                    if message["type"] == "lifespan.startup":
+                        await send({"type": "lifespan.startup.complete"})
+                    elif message["type"] == "lifespan.shutdown":
+                        await send({"type": "lifespan.shutdown.complete"})
+                        return
+            if scope["type"] == "http":
+                await scrape(scope, receive, send)
+
         return app
 
     async def serve(

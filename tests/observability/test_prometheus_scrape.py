@@ -233,3 +233,28 @@ async def test_the_readme_scrape_is_one_a_scrape_returns() -> None:
     served = {_family(f.name) for f in text_string_to_metric_families(text)}
     assert len(shown) >= 10
     assert shown <= served, shown - served
+
+
+async def test_the_asgi_app_serves_scrapes_under_hypercorn() -> None:
+    from hypercorn.config import Config
+    from hypercorn.trio import serve
+
+    config = Config()
+    config.bind = ["127.0.0.1:0"]
+    config.accesslog = None
+    metrics = PrometheusMetrics()
+    async with mv.open_supervisor(_specs(), hooks=metrics) as client:
+        await until(client, _settled)
+        await client.call_tool("good", "echo", {"text": "hi"})
+        async with trio.open_nursery() as nursery, httpx.AsyncClient() as http:
+            binds = await nursery.start(serve, metrics_app(client, metrics), config)
+            response = await http.get(f"{binds[0]}/metrics")
+            nursery.cancel_scope.cancel()
+        status = client.status()
+    assert response.status_code == 200
+    samples = _samples(response.text)
+    assert _get(samples, "mcpvisor_server_up", server="good") == 1.0
+    assert _get(samples, "mcpvisor_server_tools", server="good") == status.servers["good"].tools
+    assert (
+        _get(samples, "mcpvisor_requests_total", server="good", op="call_tool", outcome="ok") == 1.0
+    )
