@@ -44,9 +44,10 @@ def _version() -> str:
 class OpenTelemetryHooks(Hooks):
     """Traces and metrics for a supervisor, in OpenTelemetry's MCP semantic conventions.
 
-    Install with ``open_supervisor(spec, hooks=OpenTelemetryHooks())``. It records nothing
-    until the host installs an OpenTelemetry SDK (or passes ``tracer_provider`` /
-    ``meter_provider``); the library never configures one.
+    Install with ``open_supervisor(spec, hooks=OpenTelemetryHooks())``, one instance per
+    supervisor (it keeps each server's session span). It records nothing until the host
+    installs an OpenTelemetry SDK (or passes ``tracer_provider`` / ``meter_provider``); the
+    library never configures one.
 
     **Traces.** Each handle request is one span, ``mcpvisor {op} {server}``, from the
     caller's first line to its answer: it covers any wait for a restarting server and a retry

@@ -164,8 +164,9 @@ class PrometheusMetrics(Hooks):
     never supervised and an operation that does not exist are labelled ``_OTHER``.
     ``tool_label=True`` adds a ``tool`` label to the request metrics, with the tool's name
     when the server's catalog lists it and ``_OTHER`` when it does not; leave it off when
-    servers have many tools. Every instance has its own ``registry`` (a fresh
-    ``CollectorRegistry`` unless one is given), so two supervisors in one process never clash.
+    servers have many tools. Use one instance per supervisor; each has its own
+    ``registry`` (a fresh ``CollectorRegistry`` unless one is given), so two supervisors in
+    one process never clash.
     """
 
     def __init__(
