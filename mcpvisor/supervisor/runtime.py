@@ -159,6 +159,7 @@ class _Slot:
     isolated_of: str | None = None
     generation: int = 0
     send: trio.MemorySendChannel[Envelope] | None = None
+    queue: trio.MemoryReceiveChannel[Envelope] | None = None
     scope: trio.CancelScope | None = None
     worker_done: trio.Event = attrs.Factory(_set_event)
     ready: Ready | None = None
@@ -459,7 +460,7 @@ class Supervisor:
         slot.generation += 1
         capacity = max(1, slot.spec.max_concurrency)
         send, receive = trio.open_memory_channel[Envelope](capacity)
-        slot.send = send
+        slot.send, slot.queue = send, receive
         slot.scope = trio.CancelScope()
         slot.worker_done = trio.Event()
         self._spawn(
@@ -467,21 +468,33 @@ class Supervisor:
         )
 
     def _stop_worker(self, slot: _Slot, cause: str) -> None:
-        """Detach the current worker: it will not be fed back, and it shuts down.
+        """Detach the current worker and cancel it: it shuts down within its bound."""
+        scope = slot.scope
+        self._detach(slot, cause)
+        if scope is not None:
+            # The worker's cancelled teardown is shielded and bounded by timeouts.shutdown.
+            scope.cancel()
 
-        Every request handed to it fails now with ``cause``, rather than when its teardown
-        (bounded by ``timeouts.shutdown``) ends.
+    def _detach(self, slot: _Slot, cause: str) -> None:
+        """Stop routing to the current worker; it will not be fed back from now on.
+
+        Every request handed to it is answered now rather than when its teardown (bounded by
+        ``timeouts.shutdown``) ends: the ones still queued as unsent (so they wait for the next
+        session, or learn the server is gone), the rest as interrupted with ``cause``.
         """
         slot.generation += 1
+        queue, slot.queue = slot.queue, None
+        while queue is not None:
+            try:
+                envelope = queue.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            op = compat.operation_name(envelope)
+            envelope.reply.set_error(RequestInterruptedError(slot.name, op, cause, sent=False))
+            slot.outstanding.discard(envelope)
         if slot.send is not None:
             slot.send.close()
-        if slot.scope is not None:
-            # The worker's cancelled teardown is shielded and bounded by timeouts.shutdown.
-            slot.scope.cancel()
         self._fail_outstanding(slot, cause)
-        self._detach(slot)
-
-    def _detach(self, slot: _Slot) -> None:
         slot.send = None
         if slot.ready is not None or slot.pid is not None:
             self._snapshot = None
@@ -556,9 +569,7 @@ class Supervisor:
         if slot is None or slot.generation != generation or self._closing:
             return
         if isinstance(inp, Exited | StartFailed):
-            cause = inp.cause or "the server went away"
-            self._fail_outstanding(slot, cause)
-            self._detach(slot)
+            self._detach(slot, inp.cause or "the server went away")
         try:
             self._feed(inp)
         except CommandRefusedError:
@@ -576,9 +587,6 @@ class Supervisor:
         now = trio.current_time()
         inp: Input = Exited(name, now, "normal" if kind == "normal" else "abnormal", cause)
         self._report(name, generation, inp)
-        if slot.generation == generation:
-            # Nothing replaced it yet: make sure its own exit report is not fed twice.
-            slot.generation += 1
 
     def _on_ready(self, name: str, generation: int, ready: Ready) -> None:
         slot = self._slots.get(name)

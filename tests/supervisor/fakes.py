@@ -44,6 +44,9 @@ class FakeServer:
         self.reads = 0
         self.read_seen = trio.Event()
         self.hold_starts: trio.Event | None = None
+        self.slow_teardown = 0.0
+        self.teardowns_started = 0
+        self.teardowns_done = 0
         self.most_live = 0
         self.release = trio.Event()
         self.on_call: Callable[[], None] = lambda: None
@@ -87,6 +90,13 @@ class FakeServer:
             finally:
                 fake.live -= 1
                 fake._faults.remove(fault)
+                if fake.slow_teardown:
+                    # A session that takes long to close (a server flushing state, a slow
+                    # network): the worker's teardown waits for it.
+                    fake.teardowns_started += 1
+                    with trio.CancelScope(shield=True):
+                        await trio.sleep(fake.slow_teardown)
+                    fake.teardowns_done += 1
 
         server = MCPServer(self.name, lifespan=lifespan)
 
