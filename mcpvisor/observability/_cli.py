@@ -12,6 +12,7 @@ from typing import Any
 
 import trio
 
+from mcpvisor.specs.errors import UsageError
 from mcpvisor.supervisor.hooks import Hooks
 
 
@@ -47,8 +48,10 @@ class MetricsEndpoint:
         self.address = address
         self._metrics: Any = None
         if address is not None:
-            from mcpvisor.observability.prometheus import PrometheusMetrics
-
+            try:
+                from mcpvisor.observability.prometheus import PrometheusMetrics
+            except ImportError as error:
+                raise UsageError("--metrics", str(error)) from None
             self._metrics = PrometheusMetrics()
 
     @property

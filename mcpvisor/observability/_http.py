@@ -42,7 +42,12 @@ async def serve_metrics(
 
     Reports the bound ``(host, port)`` through ``task_status`` (so ``port=0`` works).
     """
-    listeners = await trio.open_tcp_listeners(port, host=host)
+    try:
+        listeners = await trio.open_tcp_listeners(port, host=host)
+    except OSError as error:
+        # The bare errno text would not say which of the host's listeners could not bind.
+        reason = error.strerror or str(error)
+        raise OSError(error.errno, f"cannot serve metrics on {host}:{port}: {reason}") from error
     bound = listeners[0].socket.getsockname()
     if task_status is not None:
         task_status.started((bound[0], bound[1]))

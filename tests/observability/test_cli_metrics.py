@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +77,56 @@ async def test_run_serves_metrics_until_interrupted(tmp_path: Path) -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def _config(tmp_path: Path) -> Path:
+    config = tmp_path / "mcp.json"
+    config.write_text(
+        json.dumps(
+            {"mcpServers": {"local": {"command": sys.executable, "args": [str(RAW_SERVER)]}}}
+        )
+    )
+    return config
+
+
+def test_a_taken_port_is_a_one_line_error_naming_it(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mcpvisor",
+                "run",
+                str(_config(tmp_path)),
+                "--metrics",
+                f"127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"mcpvisor: error: [Errno {errno.EADDRINUSE}] cannot serve metrics on "
+        f"127.0.0.1:{port}: {os.strerror(errno.EADDRINUSE)}"
+    )
+
+
+def test_without_the_extra_the_flag_names_it(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['prometheus_client'] = None\n"
+        "from mcpvisor.cli import main\n"
+        f"sys.exit(main(['run', {str(_config(tmp_path))!r}, '--metrics', '127.0.0.1:0']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1] == (
+        "mcpvisor: error: --metrics: mcpvisor.observability.prometheus needs the 'prometheus' "
+        "extra: pip install 'mcpvisor[prometheus]'"
+    )
