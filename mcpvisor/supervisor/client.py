@@ -16,7 +16,12 @@ import trio
 
 from mcpvisor.specs import ServerSpec, qualify, split_qualified
 from mcpvisor.specs.errors import UsageError
-from mcpvisor.supervisor._shim_operations import (
+from mcpvisor.supervisor.errors import UnknownServerError, UnknownToolError
+from mcpvisor.supervisor.events import Subscription
+from mcpvisor.supervisor.lifecycle import ServerState
+from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
+from mcpvisor.workers.catalog import Catalog
+from mcpvisor.workers.operations import (
     OPERATIONS,
     CallTool,
     GetPrompt,
@@ -24,11 +29,6 @@ from mcpvisor.supervisor._shim_operations import (
     ProgressCallback,
     ReadResource,
 )
-from mcpvisor.supervisor.errors import UnknownServerError, UnknownToolError
-from mcpvisor.supervisor.events import Subscription
-from mcpvisor.supervisor.lifecycle import ServerState
-from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
-from mcpvisor.workers.catalog import Catalog
 
 if TYPE_CHECKING:
     from mcp_types import (

@@ -33,8 +33,6 @@ from mcpvisor.specs import (
 )
 from mcpvisor.specs._logging import library_logger
 from mcpvisor.specs.errors import UsageError
-from mcpvisor.supervisor import _worker_compat as compat
-from mcpvisor.supervisor._shim_operations import OPERATIONS, Operation
 from mcpvisor.supervisor.client import SupervisorClient
 from mcpvisor.supervisor.errors import (
     RequiredServerError,
@@ -79,9 +77,11 @@ from mcpvisor.workers import (
     RequestInterruptedError,
     RequestTimeoutError,
     StartError,
+    WorkerHooks,
     run_worker,
 )
 from mcpvisor.workers.catalog import CATALOG_PARTS, EMPTY_CATALOG, Catalog, CatalogPart
+from mcpvisor.workers.operations import OPERATIONS, Operation
 
 log = library_logger()
 
@@ -489,7 +489,7 @@ class Supervisor:
                 envelope = queue.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
-            op = compat.operation_name(envelope)
+            op = envelope.operation.name
             envelope.reply.set_error(RequestInterruptedError(slot.name, op, cause, sent=False))
             slot.outstanding.discard(envelope)
         if slot.send is not None:
@@ -505,7 +505,7 @@ class Supervisor:
         if not slot.outstanding:
             return
         for envelope in list(slot.outstanding):
-            op = compat.operation_name(envelope)
+            op = envelope.operation.name
             error = RequestInterruptedError(slot.name, op, cause, sent=True)
             envelope.reply.set_error(error)
             envelope.scope.cancel()
@@ -520,8 +520,7 @@ class Supervisor:
         scope: trio.CancelScope,
         done: trio.Event,
     ) -> None:
-        hooks = compat.worker_hooks(
-            lambda: slot.catalog,
+        hooks = WorkerHooks(
             on_catalog=lambda catalog, parts: self._on_catalog(name, generation, catalog, parts),
             on_lost=lambda cause, kind: self._on_lost(name, generation, cause, kind),
         )
@@ -594,7 +593,7 @@ class Supervisor:
             return
         slot.ready = ready
         slot.pid = ready.pid
-        slot.catalog = compat.catalog_of(ready)
+        slot.catalog = ready.catalog
         if self._hooks.catalog_changed:
             self._hooks.catalog_changed(name, slot.catalog, _ALL_PARTS)
         self._feed(Started(name, trio.current_time()))
@@ -798,7 +797,9 @@ class Supervisor:
         call: RequestCall | None,
     ) -> object:
         send = await self._acquire(name, slot, call)
-        envelope = compat.envelope(operation, deadline, contextvars.copy_context())
+        envelope = Envelope(
+            operation=operation, deadline=deadline, context=contextvars.copy_context()
+        )
         if call is not None:
             call.attempt += 1
             if slot.ready is not None:
