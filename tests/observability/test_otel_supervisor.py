@@ -8,8 +8,6 @@ import os
 import signal
 import sys
 
-import attrs
-import pytest
 import trio
 from mcp.server.mcpserver import MCPServer
 from opentelemetry import trace
@@ -19,17 +17,11 @@ from opentelemetry.trace import SpanKind, StatusCode
 import mcpvisor as mv
 from mcpvisor.observability import OpenTelemetryHooks
 from mcpvisor.observability.prometheus import PrometheusMetrics
-from mcpvisor.workers import Envelope
 from tests.conftest import RAW_SERVER
 from tests.observability.otel_support import Metrics, by_name
 from tests.supervisor.support import QUICK, until
 
 S = mv.ServerState
-
-
-def _worker_applies_the_callers_context() -> bool:
-    """The worker lane's half of the contract: envelopes carry the caller's context."""
-    return "context" in attrs.fields_dict(Envelope)
 
 
 def _adder() -> MCPServer:
@@ -87,14 +79,6 @@ async def test_the_host_span_parents_mcpvisors_request_span(
     assert started.count == 1
 
 
-@pytest.mark.xfail(
-    not _worker_applies_the_callers_context(),
-    reason=(
-        "the worker lane (serving in the caller's Envelope.context, and protocol='legacy' "
-        "passed to mcp.Client as mode=) is not merged"
-    ),
-    strict=True,
-)
 async def test_the_sdks_client_span_is_a_child_and_the_server_shares_the_trace(
     spans: InMemorySpanExporter,
 ) -> None:
