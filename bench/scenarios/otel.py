@@ -103,7 +103,9 @@ async def _measure(cfg: Config) -> tuple[list[float], list[float], list[float], 
         for client in clients:
             assert text_of(await client.call_tool("s", "add", args)) == "3"
             await timed_calls(lambda c=client: c.call_tool("s", "add", args), cfg.size(100, 5), [])
-        n = cfg.size(200, 10)
+        # Short turns, many rounds: on a shared machine the load drifts within seconds, and
+        # a 1.02 goal needs the sides to see the same drift.
+        n = cfg.size(20, 5)
 
         async def side_plain() -> None:
             await timed_calls(lambda: bare.call_tool("s", "add", args), n, plain)
@@ -121,7 +123,7 @@ async def _measure(cfg: Config) -> tuple[list[float], list[float], list[float], 
         async def side_api() -> None:
             await timed_calls(lambda: noop.call_tool("s", "add", args), n, api)
 
-        await alternate(cfg.size(20, 2), [side_plain, side_sdk, side_api])
+        await alternate(cfg.size(200, 2), [side_plain, side_sdk, side_api], settle=False)
     return plain, sdk, api, exported
 
 
@@ -150,7 +152,7 @@ async def with_sdk(cfg: Config) -> Outcome:
         "<= 1.10",
         r <= 1.10,
         (
-            f"{len(sdk)} calls per side in alternating rounds on a stdio MCPServer each; "
+            f"{len(sdk)} calls per side in 20-call turns, rotating, on a stdio MCPServer each; "
             f"{exported} spans exported (ours and the mcp SDK's client span per call)",
         ),
     )
