@@ -188,3 +188,23 @@ async def test_a_sigkill_under_load_is_a_restart_and_interrupted_requests(
         )
         == 1
     )
+
+
+async def test_a_stalled_subscriber_is_counted_as_lost_events(metrics: Metrics) -> None:
+    otel = OpenTelemetryHooks(meter_provider=metrics.provider)
+    prom = PrometheusMetrics()
+    spec = mv.SupervisorSpec(servers=[mv.InProcessSpec(name="mem", server=_adder())])
+    async with (
+        mv.open_supervisor(spec, hooks=[otel, prom]) as client,
+        client.subscribe(buffer=1) as stalled,
+    ):
+        for _ in range(2):
+            await client.restart("mem")
+            await until(client, lambda s: s.servers["mem"].state is S.ACTIVE)
+        marker = await stalled.__anext__()
+        counted = metrics.point("mcpvisor.events.lost").value
+        scraped = prom.registry.get_sample_value("mcpvisor_events_lost_total")
+    # Two restarts are four state changes and their catalog events: far more than 1 fits.
+    assert isinstance(marker, mv.EventsLost)
+    assert marker.count >= 3
+    assert counted == scraped == marker.count
