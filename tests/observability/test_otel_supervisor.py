@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 
+import attrs
 import trio
 from mcp.server.mcpserver import MCPServer
 from opentelemetry import trace
@@ -100,7 +101,10 @@ async def test_a_sigkill_under_load_is_a_restart_and_interrupted_requests(
     spec = mv.SupervisorSpec(
         servers=[
             mv.StdioSpec(
-                name="victim", command=sys.executable, args=[str(RAW_SERVER)], restart=QUICK
+                name="victim",
+                command=sys.executable,
+                args=[str(RAW_SERVER)],
+                restart=attrs.evolve(QUICK, backoff=mv.Backoff(initial=0.3, max=0.3, jitter=0)),
             )
         ]
     )
@@ -131,6 +135,12 @@ async def test_a_sigkill_under_load_is_a_restart_and_interrupted_requests(
                     nursery.start_soon(call)
                 await all_arrived.wait()
                 os.kill(pid, signal.SIGKILL)
+        # The callers heard of the death when the core did: the server is FAILED now, so
+        # this call waits for the restart.
+        assert client.status().servers["victim"].state is S.FAILED
+        with trio.fail_after(60):
+            echoed = await client.call_tool("victim", "echo", {"text": "after"})
+        assert not echoed.is_error
         await until(
             client,
             lambda s: s.servers["victim"].restarts == 1 and s.servers["victim"].state is S.ACTIVE,
@@ -163,9 +173,18 @@ async def test_a_sigkill_under_load_is_a_restart_and_interrupted_requests(
     }
     assert state == {"starting": 0, "active": 0, "failed": 0, "stopped": 1}
 
+    waited = metrics.point("mcpvisor.request.wait.duration")
+    assert waited.count == 1 and waited.sum > 0
+    assert dict(waited.attributes) == {"mcpvisor.server": "victim", "mcp.method.name": "tools/call"}
+
     requests = [s for s in spans.get_finished_spans() if s.name == "mcpvisor call_tool victim"]
-    assert len(requests) == callers
+    assert len(requests) == callers + 1
+    after = [s for s in requests if (s.attributes or {}).get("mcpvisor.outcome") == "ok"]
+    assert len(after) == 1 and after[0].attributes is not None
+    assert after[0].attributes["mcpvisor.waited"] == waited.sum
     for span in requests:
+        if span in after:
+            continue
         assert span.attributes is not None
         assert span.attributes["error.type"] == "RequestInterruptedError"
         assert span.status.status_code is StatusCode.ERROR
@@ -180,6 +199,9 @@ async def test_a_sigkill_under_load_is_a_restart_and_interrupted_requests(
             {"server": "victim", "op": "call_tool", "outcome": "interrupted"},
         )
         == callers
+    )
+    assert (
+        value("mcpvisor_request_wait_seconds_count", {"server": "victim", "op": "call_tool"}) == 1
     )
     assert (
         value(
