@@ -271,21 +271,7 @@ class PrometheusMetrics(Hooks):
 
         It also completes the ``lifespan`` protocol, so a server can run it on its own.
         """
-        scrape: ASGIApp = make_asgi_app(self.registry)
-
-        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            if scope["type"] == "lifespan":
-                while True:
-                    message = await receive()
-                    if message["type"] == "lifespan.startup":
-                        await send({"type": "lifespan.startup.complete"})
-                    elif message["type"] == "lifespan.shutdown":
-                        await send({"type": "lifespan.shutdown.complete"})
-                        return
-            if scope["type"] == "http":
-                await scrape(scope, receive, send)
-
-        return app
+        return _ScrapeApp(make_asgi_app(self.registry))
 
     async def serve(
         self,
@@ -304,6 +290,29 @@ class PrometheusMetrics(Hooks):
         await serve_metrics(self, host, port, task_status=task_status)
 
 
+class _ScrapeApp:
+    """The ASGI app of :meth:`PrometheusMetrics.asgi_app`.
+
+    An object rather than a function: frameworks such as Starlette take a plain function
+    given as a route's endpoint for a request handler, not an ASGI app.
+    """
+
+    def __init__(self, scrape: ASGIApp) -> None:
+        self._scrape = scrape
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] == "http":
+            await self._scrape(scope, receive, send)
+
+
 def metrics_app(client: _HasStatus, metrics: PrometheusMetrics | None = None) -> ASGIApp:
     """An ASGI app scraping ``client``'s metrics, for a web server to mount at ``/metrics``.
 
@@ -313,3 +322,16 @@ def metrics_app(client: _HasStatus, metrics: PrometheusMetrics | None = None) ->
     metrics = metrics if metrics is not None else PrometheusMetrics()
     metrics.watch(client)
     return metrics.asgi_app()
+
+
+def metrics_route(
+    client: _HasStatus, metrics: PrometheusMetrics | None = None, *, path: str = "/metrics"
+) -> Any:
+    """A Starlette ``Route`` serving :func:`metrics_app` at exactly ``path``.
+
+    Prefer it to ``Mount(path, app)``: a mount answers ``GET /metrics`` with a redirect to
+    ``/metrics/``.
+    """
+    from starlette.routing import Route
+
+    return Route(path, endpoint=metrics_app(client, metrics), methods=["GET", "HEAD"])

@@ -4,7 +4,8 @@
 requests and owns a registry; :meth:`PrometheusMetrics.watch` adds gauges read from the
 status snapshot at scrape time; :meth:`PrometheusMetrics.serve` is a tiny Trio HTTP server
 for ``GET /metrics`` (what ``mcpvisor run --metrics HOST:PORT`` runs) and
-:func:`metrics_app` an ASGI app for a web server to mount.
+:func:`metrics_app` an ASGI app for a web server to mount (:func:`metrics_route` wraps it in
+a Starlette route).
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ from mcpvisor.observability._prometheus import (
     PrometheusMetrics,
     StatusCollector,
     metrics_app,
+    metrics_route,
 )
 
-__all__ = ["REQUEST_BUCKETS", "PrometheusMetrics", "StatusCollector", "metrics_app"]
+__all__ = [
+    "REQUEST_BUCKETS",
+    "PrometheusMetrics",
+    "StatusCollector",
+    "metrics_app",
+    "metrics_route",
+]

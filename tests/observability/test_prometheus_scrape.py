@@ -20,7 +20,7 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 
 import mcpvisor as mv
-from mcpvisor.observability.prometheus import PrometheusMetrics, metrics_app
+from mcpvisor.observability.prometheus import PrometheusMetrics, metrics_app, metrics_route
 from tests.conftest import RAW_SERVER
 from tests.supervisor.support import QUICK, until
 
@@ -258,3 +258,19 @@ async def test_the_asgi_app_serves_scrapes_under_hypercorn() -> None:
     assert (
         _get(samples, "mcpvisor_requests_total", server="good", op="call_tool", outcome="ok") == 1.0
     )
+
+
+async def test_the_starlette_route_answers_at_exactly_metrics() -> None:
+    from starlette.applications import Starlette
+
+    metrics = PrometheusMetrics()
+    async with mv.open_supervisor(_specs(), hooks=metrics) as client:
+        await until(client, _settled)
+        app = Starlette(routes=[metrics_route(client, metrics)])
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+            scrape = await http.get("/metrics")
+            refused = await http.post("/metrics")
+    assert scrape.status_code == 200
+    assert _get(_samples(scrape.text), "mcpvisor_server_up", server="good") == 1.0
+    assert refused.status_code == 405
