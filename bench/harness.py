@@ -30,7 +30,17 @@ from rich.table import Table
 
 from bench.analysis import ANALYSIS
 from bench.common import HERE, Config, Outcome
-from bench.scenarios import crash, fanout, latency, listing, per_request, scale, startup, throughput
+from bench.scenarios import (
+    crash,
+    fanout,
+    latency,
+    listing,
+    otel,
+    per_request,
+    scale,
+    startup,
+    throughput,
+)
 
 Scenario = Callable[[Config], Awaitable[Outcome]]
 
@@ -45,6 +55,8 @@ SCENARIOS: dict[int, Scenario] = {
     8: per_request.per_request,
     9: scale.scale,
     10: fanout.fanout,
+    11: otel.with_sdk,
+    12: otel.without_sdk,
 }
 
 

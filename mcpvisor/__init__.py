@@ -12,6 +12,7 @@ Everything public is re-exported here; submodules are private.
 
 from importlib.metadata import version as _version
 
+from mcpvisor.observability import OpenTelemetryHooks
 from mcpvisor.specs import (
     Backoff,
     ConfigError,
@@ -92,6 +93,7 @@ __all__ = [
     "ListResources",
     "ListTools",
     "MCPVisorError",
+    "OpenTelemetryHooks",
     "Operation",
     "Probe",
     "Problem",

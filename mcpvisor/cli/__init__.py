@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from mcpvisor.cli._errors import exit_code_for, leaf, message_for
 from mcpvisor.cli._logging import LEVELS, configure_logging, redact
 from mcpvisor.cli._signals import Interrupted, become_subreaper, reap_orphans
+from mcpvisor.observability._cli import add_metrics_option
 
 __all__ = ["main"]
 
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("config", help="a Claude Desktop, Cursor or VS Code MCP config file")
     _add_output(run, plain=True)
+    add_metrics_option(run)
 
     check = sub.add_parser(
         "check",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from difflib import get_close_matches
 from typing import Any
 
@@ -21,6 +21,7 @@ from mcpvisor.cli._errors import UsageError
 from mcpvisor.cli._logging import protect, redact, route_logs
 from mcpvisor.cli._signals import Interrupted, SignalPlan, stop_signals
 from mcpvisor.cli._view import STATE_STYLES, Board, dump_json, event_plain, event_record
+from mcpvisor.observability._cli import MetricsEndpoint
 from mcpvisor.specs import NAME_SEPARATOR, split_qualified
 
 
@@ -288,7 +289,8 @@ def run_signals(supervisor: mv.Supervisor, config: str) -> SignalPlan:
 async def _run(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
     live = use_live(args)
     json_lines = args.json or (not live and not args.plain)
-    supervisor = mv.Supervisor(spec)
+    metrics = MetricsEndpoint(args.metrics)
+    supervisor = mv.Supervisor(spec, hooks=metrics.hooks)
     t0 = trio.current_time()
     # Subscribed before startup, so the event log shows every server starting.
     async with (
@@ -296,10 +298,23 @@ async def _run(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
         supervisor.subscribe() as events,
         trio.open_nursery() as nursery,
     ):
+
+        async def on_ready(client: mv.SupervisorClient) -> None:
+            await metrics.start(nursery, client)
+
         if live:
-            await live_view(supervisor, events, Board(t0=t0), title="mcpvisor run", nursery=nursery)
+            await live_view(
+                supervisor,
+                events,
+                Board(t0=t0),
+                title="mcpvisor run",
+                nursery=nursery,
+                on_ready=on_ready,
+            )
         else:
-            await _run_lines(supervisor, events, t0, nursery, json_lines=json_lines)
+            await _run_lines(
+                supervisor, events, t0, nursery, json_lines=json_lines, on_ready=on_ready
+            )
     name = stopped.name
     if json_lines:
         dump_json({"type": "stopped", "signal": name})
@@ -315,6 +330,7 @@ async def _run_lines(
     nursery: trio.Nursery,
     *,
     json_lines: bool,
+    on_ready: Callable[[mv.SupervisorClient], Awaitable[None]] | None = None,
 ) -> None:
     async def show() -> None:
         async for event in events:
@@ -325,6 +341,8 @@ async def _run_lines(
 
     nursery.start_soon(show)
     client = await nursery.start(supervisor.run)
+    if on_ready is not None:
+        await on_ready(client)
     status = client.status()
     if json_lines:
         dump_json({"type": "ready", "status": status.to_dict()})
@@ -340,9 +358,11 @@ async def live_view(
     *,
     title: str,
     nursery: trio.Nursery,
+    on_ready: Callable[[mv.SupervisorClient], Awaitable[None]] | None = None,
 ) -> None:
     """Run ``supervisor`` in ``nursery`` and draw ``board`` for it: startup first, then
-    redraw on each event and twice a second. Log lines go into the event panel meanwhile."""
+    redraw on each event and twice a second. Log lines go into the event panel meanwhile.
+    ``on_ready(client)`` runs once startup is done."""
     console = Console()
     names = supervisor.spec.names
     client: Any = None
@@ -375,5 +395,7 @@ async def live_view(
             nursery.start_soon(show)
             nursery.start_soon(tick)
             client = await nursery.start(supervisor.run)
+            if on_ready is not None:
+                await on_ready(client)
             redraw()
             await trio.sleep_forever()

@@ -1,0 +1,175 @@
+"""Scenarios 11 and 12: what OpenTelemetryHooks cost a call_tool, with an SDK and without one.
+
+Three supervisors, one stdio MCPServer process each, take turns in rounds: one without
+hooks; one with :class:`~mcpvisor.OpenTelemetryHooks` and the OpenTelemetry SDK recording
+every span (ours and the mcp SDK's own ``MCP send`` span) into an in-memory exporter and
+every metric into an in-memory reader; one with the hooks and no SDK (the API's no-op
+tracer and meter, as a host that never installed an SDK gets).
+
+A tracer provider can be installed once per process, so the global one is a switch that
+sends spans to the SDK only while the SDK side runs; the no-hooks and no-SDK sides see the
+API's no-op tracer, as they would without an SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import mcpvisor as mv
+from bench.common import (
+    MCP_SERVER,
+    Config,
+    Outcome,
+    alternate,
+    ratio,
+    series,
+    stdio_spec,
+    text_of,
+    timed_calls,
+)
+
+
+class _SwitchTracer(trace.Tracer):
+    """Starts spans on the SDK's tracer while the switch is on, else on the no-op tracer."""
+
+    def __init__(self, switch: _Switch, real: trace.Tracer) -> None:
+        self._switch = switch
+        self._real = real
+        self._noop = trace.NoOpTracer()
+
+    def _now(self) -> trace.Tracer:
+        return self._real if self._switch.on else self._noop
+
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+        return self._now().start_span(*args, **kwargs)
+
+    @contextmanager
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Iterator[trace.Span]:
+        with self._now().start_as_current_span(*args, **kwargs) as span:
+            yield span
+
+
+class _Switch(trace.TracerProvider):
+    def __init__(self) -> None:
+        self.on = False
+        self.exporter = InMemorySpanExporter()
+        self.sdk = SdkTracerProvider()
+        self.sdk.add_span_processor(SimpleSpanProcessor(self.exporter))
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return _SwitchTracer(self, self.sdk.get_tracer(*args, **kwargs))
+
+
+_SWITCH: _Switch | None = None
+
+
+def _switch() -> _Switch:
+    global _SWITCH
+    if _SWITCH is None:
+        _SWITCH = _Switch()
+        trace.set_tracer_provider(_SWITCH)
+    return _SWITCH
+
+
+async def _measure(cfg: Config) -> tuple[list[float], list[float], list[float], int]:
+    switch = _switch()
+    reader = InMemoryMetricReader()
+    with_sdk = mv.OpenTelemetryHooks(meter_provider=MeterProvider(metric_readers=[reader]))
+    api_only = mv.OpenTelemetryHooks()
+    plain: list[float] = []
+    sdk: list[float] = []
+    api: list[float] = []
+    exported = 0
+    args = {"a": 1, "b": 2}
+
+    def spec() -> mv.SupervisorSpec:
+        return mv.SupervisorSpec(servers=[stdio_spec("s", MCP_SERVER)])
+
+    async with (
+        mv.open_supervisor(spec()) as bare,
+        mv.open_supervisor(spec(), hooks=with_sdk) as traced,
+        mv.open_supervisor(spec(), hooks=api_only) as noop,
+    ):
+        clients: Sequence[Any] = (bare, traced, noop)
+        for client in clients:
+            assert text_of(await client.call_tool("s", "add", args)) == "3"
+            await timed_calls(lambda c=client: c.call_tool("s", "add", args), cfg.size(100, 5), [])
+        # Short turns, many rounds: on a shared machine the load drifts within seconds, and
+        # a 1.02 goal needs the sides to see the same drift.
+        n = cfg.size(20, 5)
+
+        async def side_plain() -> None:
+            await timed_calls(lambda: bare.call_tool("s", "add", args), n, plain)
+
+        async def side_sdk() -> None:
+            nonlocal exported
+            switch.on = True
+            try:
+                await timed_calls(lambda: traced.call_tool("s", "add", args), n, sdk)
+            finally:
+                switch.on = False
+            exported += len(switch.exporter.get_finished_spans())
+            switch.exporter.clear()
+
+        async def side_api() -> None:
+            await timed_calls(lambda: noop.call_tool("s", "add", args), n, api)
+
+        await alternate(cfg.size(200, 2), [side_plain, side_sdk, side_api], settle=False)
+    return plain, sdk, api, exported
+
+
+_RESULTS: dict[str, tuple[list[float], list[float], list[float], int]] = {}
+
+
+async def _shared(cfg: Config) -> tuple[list[float], list[float], list[float], int]:
+    """Both figures come from one run of the three sides: measured once, reported twice."""
+    key = "quick" if cfg.quick else "full"
+    if key not in _RESULTS:
+        _RESULTS[key] = await _measure(cfg)
+    return _RESULTS[key]
+
+
+async def with_sdk(cfg: Config) -> Outcome:
+    """11: call_tool latency with OpenTelemetryHooks and the SDK exporting to memory."""
+    plain, sdk, _api, exported = await _shared(cfg)
+    a, b = series("hooks + OTel SDK, in-memory export", sdk), series("no hooks", plain)
+    r = ratio(a, b)
+    return Outcome(
+        11,
+        "call_tool latency with OpenTelemetry traces and metrics exported to memory",
+        (a, b),
+        "with SDK / without (median)",
+        r,
+        "<= 1.10",
+        r <= 1.10,
+        (
+            f"{len(sdk)} calls per side in 20-call turns, rotating, on a stdio MCPServer each; "
+            f"{exported} spans exported (ours and the mcp SDK's client span per call)",
+        ),
+    )
+
+
+async def without_sdk(cfg: Config) -> Outcome:
+    """12: call_tool latency with OpenTelemetryHooks and no SDK installed (the API's no-ops)."""
+    plain, _sdk, api, _exported = await _shared(cfg)
+    a, b = series("hooks, no SDK", api), series("no hooks", plain)
+    r = ratio(a, b)
+    return Outcome(
+        12,
+        "call_tool latency with OpenTelemetryHooks and no SDK",
+        (a, b),
+        "hooks / no hooks (median)",
+        r,
+        "<= 1.02",
+        r <= 1.02,
+        (f"{len(api)} calls per side, the same run as scenario 11",),
+    )

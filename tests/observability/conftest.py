@@ -1,0 +1,5 @@
+"""The OpenTelemetry SDK fixtures of :mod:`tests.observability.otel_support`."""
+
+from tests.observability.otel_support import metrics, spans
+
+__all__ = ["metrics", "spans"]
