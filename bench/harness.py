@@ -30,6 +30,7 @@ from rich.table import Table
 
 from bench.analysis import ANALYSIS
 from bench.common import HERE, Config, Outcome
+from bench.scenarios import aio as aio_scenario
 from bench.scenarios import crash, fanout, latency, listing, per_request, scale, startup, throughput
 
 Scenario = Callable[[Config], Awaitable[Outcome]]
@@ -45,6 +46,7 @@ SCENARIOS: dict[int, Scenario] = {
     8: per_request.per_request,
     9: scale.scale,
     10: fanout.fanout,
+    11: aio_scenario.latency,
 }
 
 
