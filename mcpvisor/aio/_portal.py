@@ -66,7 +66,17 @@ async def settle(awaitable: asyncio.Future[Any], bound: float | None) -> int:
 class _Call:
     """One asyncio caller's Trio task: its function, the caller's context, how it ended."""
 
-    __slots__ = ("cancel_requested", "context", "fn", "future", "loop", "resolved", "scope")
+    __slots__ = (
+        "cancel_requested",
+        "context",
+        "finished",
+        "fn",
+        "future",
+        "loop",
+        "outcome",
+        "resolved",
+        "scope",
+    )
 
     def __init__(
         self,
@@ -77,14 +87,31 @@ class _Call:
         self.loop = loop
         self.context = contextvars.copy_context()
         self.future: asyncio.Future[outcome.Outcome[Any]] = loop.create_future()
+        self.finished: asyncio.Future[None] | None = None
+        self.outcome: outcome.Outcome[Any] | None = None
         self.scope: trio.CancelScope | None = None
         self.cancel_requested = False
         self.resolved = False
 
     def resolve(self, result: outcome.Outcome[Any]) -> None:
+        """In the Trio run: hand the outcome to the host loop, once."""
         if not self.resolved:
             self.resolved = True
-            deliver(self.loop, self.future, result)
+            with suppress(RuntimeError):  # a closed host loop has nobody waiting
+                self.loop.call_soon_threadsafe(self._arrive, result)
+
+    def _arrive(self, result: outcome.Outcome[Any]) -> None:
+        self.outcome = result
+        if not self.future.done():
+            self.future.set_result(result)
+        if self.finished is not None and not self.finished.done():
+            self.finished.set_result(None)
+
+    async def wait_finished(self, bound: float) -> None:
+        """After the caller was cancelled: wait (bounded) until the Trio task has ended."""
+        if self.outcome is None:
+            self.finished = self.loop.create_future()
+            await settle(self.finished, bound)
 
     def cancel(self) -> None:
         """Runs in the Trio run: cancel the task, or make it start cancelled."""
@@ -197,12 +224,12 @@ class TrioPortal:
         self.pending += 1
         try:
             try:
-                result = await asyncio.shield(call.future)
+                result = await call.future
             except asyncio.CancelledError:
-                if not call.future.done():
+                if call.outcome is None:
                     with suppress(PortalClosedError):
                         self._send(call.cancel)
-                    await settle(call.future, self._cancel_wait)
+                    await call.wait_finished(self._cancel_wait)
                 raise
         finally:
             self.pending -= 1
