@@ -12,17 +12,25 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import trio
 
 from mcpvisor.aio._events import Subscription, pump
 from mcpvisor.aio._portal import PortalClosedError, TrioPortal
 from mcpvisor.specs import NAME_SEPARATOR
-from mcpvisor.supervisor import ServerUnavailableError
+from mcpvisor.supervisor import ServerUnavailableError, UnknownServerError
+from mcpvisor.workers.catalog import EMPTY_CATALOG, Catalog
 
 if TYPE_CHECKING:
-    from mcp_types import CallToolResult, GetPromptResult, ReadResourceResult
+    from mcp_types import (
+        CallToolResult,
+        GetPromptResult,
+        Prompt,
+        ReadResourceResult,
+        Resource,
+        ResourceTemplate,
+    )
 
     from mcpvisor.specs import ServerSpec
     from mcpvisor.supervisor import IsolatedSession as TrioIsolatedSession
@@ -32,12 +40,17 @@ if TYPE_CHECKING:
         ToolEntry,
     )
     from mcpvisor.supervisor import SupervisorClient as TrioClient
+    from mcpvisor.supervisor._shim_operations import Operation
 
 T = TypeVar("T")
 
-ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
-"""``await progress(progress, total, message)``: an asyncio coroutine function, run on the host
-loop for each progress notification of a call."""
+
+class ProgressCallback(Protocol):
+    """``await progress(progress, total, message)``: an asyncio coroutine function, run on the
+    host loop for each progress notification of a call."""
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
+        """Receive one progress notification."""
 
 
 class _Core:
@@ -48,10 +61,15 @@ class _Core:
         self.portal = portal
         self.clock_offset = clock_offset
         self.snapshot: SupervisorStatus = trio_client.status()
+        self.catalogs: Mapping[str, Catalog] = {}
+        self.refresh()
 
     def refresh(self) -> None:
-        """In the Trio run: take a new status snapshot (after events and commands)."""
-        self.snapshot = self.trio.status()
+        """In the Trio run: take a new snapshot of status and catalogs (after every event and
+        command); the asyncio side reads it without locking, as one immutable value each."""
+        status = self.trio.status()
+        self.catalogs = {name: self.trio.catalog(name) for name in status.servers}
+        self.snapshot = status
 
     async def call(self, server: str | None, fn: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -70,13 +88,14 @@ class _Core:
 
         return await self.call(server, act)
 
-    def progress(self, progress: ProgressCallback | None) -> ProgressCallback | None:
-        if progress is None:
+    def progress(self, callback: ProgressCallback | None) -> ProgressCallback | None:
+        """A Trio-side progress callback that awaits ``callback`` on the host loop."""
+        if callback is None:
             return None
         to_host = self.portal.to_host
 
-        async def forward(value: float, total: float | None, message: str | None) -> None:
-            await to_host(progress, value, total, message)
+        async def forward(progress: float, total: float | None, message: str | None) -> None:
+            await to_host(callback, progress, total, message)
 
         return forward
 
@@ -106,11 +125,13 @@ class SupervisorClient:
         *,
         timeout: float | None = None,
         progress: ProgressCallback | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> CallToolResult:
         """Call a tool: ``call_tool("files", "read", {...})`` or ``call_tool("files__read", {})``.
 
-        Returns the SDK's ``CallToolResult`` (``isError`` is a result, not an exception).
-        ``progress`` is an asyncio coroutine function, awaited on the host loop.
+        Returns the SDK's ``CallToolResult`` (``is_error`` is a result, not an exception).
+        ``progress`` is an asyncio coroutine function, awaited on the host loop; ``meta`` is
+        sent as the request's ``_meta``.
         """
         core = self._core
         return await core.call(
@@ -122,6 +143,7 @@ class SupervisorClient:
                 arguments,
                 timeout=timeout,
                 progress=core.progress(progress),
+                meta=meta,
             ),
         )
 
@@ -151,12 +173,13 @@ class SupervisorClient:
     async def request(
         self,
         server: str,
-        op: str,
+        op: str | Operation,
         args: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,
     ) -> Any:
-        """Send any worker operation (``complete``, ``list_resource_templates``, ``probe``...)."""
+        """Send any operation by name and fields, or as an ``Operation`` value (see the Trio
+        handle): ``request("files", "complete", {"ref": ..., "argument": ...})``."""
         trio_client = self._core.trio
         return await self._core.call(
             server, partial(trio_client.request, server, op, args, timeout=timeout)
@@ -171,13 +194,28 @@ class SupervisorClient:
             None, partial(trio_client.list_tools, include_unavailable=include_unavailable)
         )
 
-    async def list_resources(self) -> list[tuple[str, Any]]:
-        """``(server, Resource)`` pairs over ACTIVE servers, from caches."""
+    async def list_resources(self) -> list[tuple[str, Resource]]:
+        """``(server, Resource)`` pairs over ACTIVE servers, from their catalogs."""
         return await self._core.call(None, self._core.trio.list_resources)
 
-    async def list_prompts(self) -> list[tuple[str, Any]]:
-        """``(server, Prompt)`` pairs over ACTIVE servers, from caches."""
+    async def list_resource_templates(self) -> list[tuple[str, ResourceTemplate]]:
+        """``(server, ResourceTemplate)`` pairs over ACTIVE servers, from their catalogs."""
+        return await self._core.call(None, self._core.trio.list_resource_templates)
+
+    async def list_prompts(self) -> list[tuple[str, Prompt]]:
+        """``(server, Prompt)`` pairs over ACTIVE servers, from their catalogs."""
         return await self._core.call(None, self._core.trio.list_prompts)
+
+    def catalog(self, server: str) -> Catalog:
+        """``server``'s current catalog (tools, resources, templates, prompts, instructions),
+        from the snapshot: a plain read, like :meth:`status`.
+
+        Raises :class:`~mcpvisor.UnknownServerError` for a name that is not supervised.
+        """
+        catalog = self._core.catalogs.get(server)
+        if catalog is None:
+            raise UnknownServerError(server, [n for n in self._core.catalogs if "~" not in n])
+        return catalog
 
     # ---- observation ----------------------------------------------------------------------
 
@@ -289,6 +327,7 @@ class IsolatedSession:
         *,
         timeout: float | None = None,
         progress: ProgressCallback | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> CallToolResult:
         """Call ``tool`` on this session's server."""
         core = self._core
@@ -300,8 +339,13 @@ class IsolatedSession:
                 arguments,
                 timeout=timeout,
                 progress=core.progress(progress),
+                meta=meta,
             ),
         )
+
+    def catalog(self) -> Catalog:
+        """This session's catalog, as of its start or its last list_changed."""
+        return self._core.catalogs.get(self.label, EMPTY_CATALOG)
 
     async def list_tools(self) -> list[ToolEntry]:
         """This session's tools, as of its start or its last list_changed."""
@@ -321,16 +365,28 @@ class IsolatedSession:
             self.label, partial(self._session.get_prompt, name, arguments, timeout=timeout)
         )
 
-    async def list_resources(self, *, timeout: float | None = None) -> Any:
-        """The server's resources, fetched now."""
-        return await self._core.call(
-            self.label, partial(self._session.list_resources, timeout=timeout)
-        )
+    async def list_resources(self) -> list[Resource]:
+        """This session's resources, from its catalog."""
+        return await self._core.call(self.label, self._session.list_resources)
 
-    async def list_prompts(self, *, timeout: float | None = None) -> Any:
-        """The server's prompts, fetched now."""
+    async def list_resource_templates(self) -> list[ResourceTemplate]:
+        """This session's resource templates, from its catalog."""
+        return await self._core.call(self.label, self._session.list_resource_templates)
+
+    async def list_prompts(self) -> list[Prompt]:
+        """This session's prompts, from its catalog."""
+        return await self._core.call(self.label, self._session.list_prompts)
+
+    async def request(
+        self,
+        op: str | Operation,
+        args: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send any operation to this session (see :meth:`SupervisorClient.request`)."""
         return await self._core.call(
-            self.label, partial(self._session.list_prompts, timeout=timeout)
+            self.label, partial(self._session.request, op, args, timeout=timeout)
         )
 
 

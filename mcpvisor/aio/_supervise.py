@@ -12,7 +12,7 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from types import TracebackType
 from typing import Any
@@ -25,6 +25,7 @@ from mcpvisor.aio._portal import TrioPortal, deliver, settle
 from mcpvisor.aio._runners import RUNNERS, Runner, TrioRun, make_run
 from mcpvisor.specs import SupervisorSpec, UsageError
 from mcpvisor.specs.config import load_config
+from mcpvisor.supervisor import Hooks
 from mcpvisor.supervisor import open_supervisor as open_trio_supervisor
 
 SpecSource = SupervisorSpec | str | os.PathLike[str] | Mapping[str, Any]
@@ -34,6 +35,7 @@ def open_supervisor(
     spec: SpecSource,
     *,
     runner: Runner = "thread",
+    hooks: Hooks | Iterable[Hooks] | None = None,
     rng: random.Random | None = None,
     cancel_wait: float = 10.0,
 ) -> Supervision:
@@ -50,7 +52,9 @@ def open_supervisor(
     are noticed and servers restarted even while the host loop is blocked;
     ``runner="guest"`` runs it as a Trio guest on the host loop (no thread, but supervision
     stalls whenever the loop does). ``cancel_wait`` bounds how long a cancelled caller waits
-    for its request to be cancelled on the Trio side.
+    for its request to be cancelled on the Trio side. ``hooks`` and ``rng`` are the Trio
+    ``open_supervisor``'s: hooks run in the supervisor's Trio run (request hooks in the task
+    serving the asyncio caller, with the caller's context variables), so they must not block.
 
     Open it once per process (in a web app's lifespan), never per request. Leaving the block,
     also through Ctrl-C or a second cancellation, stops every server and joins the thread.
@@ -62,7 +66,7 @@ def open_supervisor(
         raise UsageError("cancel_wait", "must be a positive number of seconds")
     if not isinstance(spec, SupervisorSpec):
         spec = load_config(spec)
-    return Supervision(spec, runner=runner, rng=rng, cancel_wait=cancel_wait)
+    return Supervision(spec, runner=runner, hooks=hooks, rng=rng, cancel_wait=cancel_wait)
 
 
 class Supervision:
@@ -73,10 +77,12 @@ class Supervision:
         spec: SupervisorSpec,
         *,
         runner: Runner,
+        hooks: Hooks | Iterable[Hooks] | None,
         rng: random.Random | None,
         cancel_wait: float,
     ) -> None:
         self._spec = spec
+        self._hooks = hooks
         self._runner: Runner = runner
         self._rng = rng
         self._cancel_wait = cancel_wait
@@ -196,7 +202,9 @@ class Supervision:
                     with self._startup:
                         if self._stop_requested:
                             self._startup.cancel()
-                        async with open_trio_supervisor(self._spec, rng=self._rng) as client:
+                        async with open_trio_supervisor(
+                            self._spec, hooks=self._hooks, rng=self._rng
+                        ) as client:
                             core = _Core(client, self._portal, offset)
                             await calls.start(_watch, core)
                             core.refresh()

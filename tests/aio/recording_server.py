@@ -1,11 +1,12 @@
 """A raw JSON-RPC stdio MCP server (no ``mcp`` import, starts fast) that records what it got.
 
-``python recording_server.py RECORD_FILE``: every ``notifications/cancelled`` is appended to
-RECORD_FILE as ``cancelled <requestId>`` the moment it arrives, so a test can prove the
-server itself received it. Tools: ``echo(text)``, ``pid()``, ``hang()`` (never answers; sends
-progress first when asked, so a test knows the call arrived), ``fail()`` (an ``isError``
-result). One resource ``mem://note`` and one prompt ``greet(name)``. With ``--linger`` it keeps
-running after stdin closes, so only its supervisor's teardown (a signal) ends it.
+``python recording_server.py RECORD_FILE [--linger]``: every ``notifications/cancelled`` is
+appended to RECORD_FILE as ``cancelled <requestId>`` the moment it arrives, so a test can
+prove the server itself received it. Tools: ``echo(text)``, ``pid()``, ``hang()`` (never
+answers; sends progress first when asked, so a test knows the call arrived), ``fail()`` (an
+``isError`` result), ``meta()`` (the request's ``_meta`` as JSON). One resource
+``mem://note`` and one prompt ``greet(name)``. With ``--linger`` it keeps running after
+stdin closes, so only its supervisor's teardown (a signal) ends it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ TOOLS = [
         ("pid", {"type": "object"}),
         ("hang", {"type": "object"}),
         ("fail", {"type": "object"}),
+        ("meta", {"type": "object"}),
     )
 ]
 RESOURCES = [{"uri": "mem://note", "name": "note", "mimeType": "text/plain"}]
@@ -55,6 +57,8 @@ def call(request_id: object, params: dict[str, Any]) -> None:
         answer(request_id, text(str(os.getpid())))
     elif name == "fail":
         answer(request_id, text("it failed", is_error=True))
+    elif name == "meta":
+        answer(request_id, text(json.dumps(params.get("_meta") or {})))
     elif name != "hang":
         send({"jsonrpc": "2.0", "id": request_id, "error": {"code": -32602, "message": "no"}})
 

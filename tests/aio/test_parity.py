@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextvars
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,18 @@ from aio_support import LOOPS, RUNNERS, Leftovers, gather_pid, recording_spec, r
 import mcpvisor as mv
 import mcpvisor.aio
 
+tenant = contextvars.ContextVar[str]("tenant", default="nobody")
+
+
+class Seen(mv.Hooks):
+    """Records each request as it starts, with the caller's context variable."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+
+    def request_started(self, call: Any) -> None:
+        self.seen.append((call.server, call.op, tenant.get()))
+
 
 @pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("runner", RUNNERS)
@@ -19,15 +33,19 @@ def test_requests_listings_control_and_events(
 ) -> None:
     record = tmp_path / "record"
     spec = mv.SupervisorSpec(servers=[recording_spec(record), recording_spec(record, "spare")])
+    hooks = Seen()
 
     async def main() -> None:
         left = Leftovers()
         pids: list[int] = []
-        async with mcpvisor.aio.open_supervisor(spec, runner=runner) as client:
+        tenant.set("alice")
+        async with mcpvisor.aio.open_supervisor(spec, runner=runner, hooks=hooks) as client:
             assert isinstance(client, mcpvisor.aio.SupervisorClient)
             names = [t.qualified_name for t in await client.list_tools()]
             assert names == [
-                f"{s}__{t}" for s in ("rec", "spare") for t in ("echo", "pid", "hang", "fail")
+                f"{s}__{t}"
+                for s in ("rec", "spare")
+                for t in ("echo", "pid", "hang", "fail", "meta")
             ]
             result = await client.call_tool("rec__echo", {"text": "hi"})
             assert result.content[0].text == "hi"
@@ -43,6 +61,15 @@ def test_requests_listings_control_and_events(
             assert prompt.messages[0].content.text == "hello ada"
             templates = await client.request("rec", "list_resource_templates")
             assert list(templates.resource_templates) == []
+            assert await client.list_resource_templates() == []
+            catalog = client.catalog("rec")
+            assert [t.name for t in catalog.tools][:2] == ["echo", "pid"]
+            assert [r.uri for r in catalog.resources] == ["mem://note"]
+            with pytest.raises(mv.UnknownServerError):
+                client.catalog("nope")
+            sent = await client.call_tool("rec", "meta", {}, meta={"tenant": "acme"})
+            assert json.loads(sent.content[0].text)["tenant"] == "acme"
+            assert hooks.seen[-1] == ("rec", "call_tool", "alice")
 
             with pytest.raises(mv.UnknownServerError) as unknown:
                 await client.call_tool("recc", "echo", {})
@@ -92,7 +119,11 @@ def test_requests_listings_control_and_events(
                 assert client.status().servers[session.label].isolated_of == "rec"
                 pids.append(int((await session.call_tool("pid", {})).content[0].text))
                 tools = [t.name for t in await session.list_tools()]
-                assert tools == ["echo", "pid", "hang", "fail"]
+                assert tools == ["echo", "pid", "hang", "fail", "meta"]
+                assert [t.name for t in session.catalog().tools] == tools
+                assert await session.list_resource_templates() == []
+                probe = await session.request("list_prompts")
+                assert [p.name for p in probe.prompts] == ["greet"]
                 assert (await session.read_resource("mem://note")).contents[0].text == "hello"
             assert session.label not in client.status().servers
         await left.check(procs, pids)
