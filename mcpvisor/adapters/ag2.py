@@ -33,8 +33,10 @@ try:
 except ImportError as error:  # pragma: no cover - exercised in a subprocess
     raise missing_extra("ag2", "ag2", error) from None
 
-from mcpvisor.adapters._common import MODEL_VISIBLE_ERRORS
+from mcpvisor.adapters._common import MODEL_VISIBLE_ERRORS, offers_tools
+from mcpvisor.aio import IsolatedSession
 from mcpvisor.specs import qualify
+from mcpvisor.supervisor import ServerState
 
 if TYPE_CHECKING:
     from mcp_types import CallToolResult, Tool
@@ -56,24 +58,30 @@ def _text(result: CallToolResult) -> str:
 
 
 def function_tool(
-    client: SupervisorClient,
+    source: SupervisorClient | IsolatedSession,
     server: str,
     mcp_tool: Tool,
     *,
     timeout: float | None = None,
     isolated: bool = False,
 ) -> Any:
-    """One AG2 function tool calling ``mcp_tool`` of ``server`` through the supervisor."""
+    """One AG2 function tool calling ``mcp_tool`` of ``server`` through the supervisor.
+
+    ``source`` is the supervisor's handle, or one isolated session (then every call goes to
+    that session, as in AG2's ``create_toolkit(session=...)``).
+    """
     metadata = {"mcp_server": server, "mcp_tool": mcp_tool.name}
 
     async def call(**arguments: Any) -> ToolResult:
         arguments.pop(_CONTEXT_ARGUMENT, None)
         try:
-            if isolated:
-                async with client.isolated(server) as session:
+            if isinstance(source, IsolatedSession):
+                result = await source.call_tool(mcp_tool.name, arguments, timeout=timeout)
+            elif isolated:
+                async with source.isolated(server) as session:
                     result = await session.call_tool(mcp_tool.name, arguments, timeout=timeout)
             else:
-                result = await client.call_tool(server, mcp_tool.name, arguments, timeout=timeout)
+                result = await source.call_tool(server, mcp_tool.name, arguments, timeout=timeout)
         except MODEL_VISIBLE_ERRORS as error:
             return ToolResult(str(error), metadata={**metadata, "is_error": True})
         return ToolResult(_text(result), metadata={**metadata, "is_error": result.is_error})
@@ -87,7 +95,7 @@ def function_tool(
 
 
 async def toolkit(
-    client: SupervisorClient,
+    source: SupervisorClient | IsolatedSession,
     servers: Iterable[str] | None = None,
     *,
     allow: Mapping[str, Iterable[str]] | None = None,
@@ -97,16 +105,34 @@ async def toolkit(
     isolated: bool = False,
     name: str = "mcpvisor",
 ) -> Toolkit:
-    """An AG2 ``Toolkit`` of the tools of every serving server (or of ``servers``).
+    """An AG2 ``Toolkit`` of the tools of every server that serves or is coming back
+    (restarting, lazy, idle: a call waits for it), or of ``servers``.
 
     Built from mcpvisor's catalog, without a round trip; build it again after a
-    ``tools_changed`` event to pick up new tools.
+    ``tools_changed`` event to pick up new tools. A lazy server named in ``servers`` that
+    never started is started first, so its tools are known. ``source`` may also be an
+    isolated session (``async with client.isolated(name) as session``): the toolkit then
+    holds that session's tools, and its calls go to it.
     """
     wanted = set(servers) if servers is not None else None
     allowed = {s: set(names) for s, names in (allow or {}).items()}
     blocked = {s: set(names) for s, names in (block or {}).items()}
+    if isinstance(source, IsolatedSession):
+        entries = await source.list_tools()
+    else:
+        status = source.status().servers
+        for server in sorted(wanted or ()):
+            lazy = status.get(server)
+            asleep = lazy is not None and lazy.wakeable and lazy.state is ServerState.STOPPED
+            if asleep and not source.catalog(server).tools:
+                await source.request(server, "probe", timeout=timeout)  # starts it
+        entries = [
+            e
+            for e in await source.list_tools(include_unavailable=True)
+            if include_unavailable or offers_tools(status.get(e.server))
+        ]
     tools = []
-    for entry in await client.list_tools(include_unavailable=include_unavailable):
+    for entry in entries:
         if wanted is not None and entry.server not in wanted:
             continue
         if entry.server in allowed and entry.name not in allowed[entry.server]:
@@ -114,6 +140,6 @@ async def toolkit(
         if entry.name in blocked.get(entry.server, ()):
             continue
         tools.append(
-            function_tool(client, entry.server, entry.tool, timeout=timeout, isolated=isolated)
+            function_tool(source, entry.server, entry.tool, timeout=timeout, isolated=isolated)
         )
     return Toolkit(*tools, name=name)

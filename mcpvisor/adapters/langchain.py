@@ -33,7 +33,7 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess
 
 from mcp_types import CallToolResult  # at run time: LangChain reads the tool's annotations
 
-from mcpvisor.adapters._common import MODEL_VISIBLE_ERRORS
+from mcpvisor.adapters._common import MODEL_VISIBLE_ERRORS, offers_tools
 from mcpvisor.specs import qualify
 
 if TYPE_CHECKING:
@@ -91,7 +91,8 @@ async def structured_tools(
     timeout: float | None = None,
     handle_tool_error: bool | str | Callable[[ToolException], str] = True,
 ) -> list[StructuredTool]:
-    """Tools of every serving server (or of ``servers``), from mcpvisor's catalog.
+    """Tools of every server that serves or is coming back (restarting, lazy, idle: a call
+    waits for it), or of ``servers``, from mcpvisor's catalog.
 
     ``allow`` / ``block`` map a server to the tool names to keep / drop. Build the list again
     after a ``tools_changed`` event to pick up a server's new tools.
@@ -99,8 +100,11 @@ async def structured_tools(
     wanted = set(servers) if servers is not None else None
     allowed = {s: set(names) for s, names in (allow or {}).items()}
     blocked = {s: set(names) for s, names in (block or {}).items()}
+    status = client.status().servers
     out: list[StructuredTool] = []
-    for entry in await client.list_tools(include_unavailable=include_unavailable):
+    for entry in await client.list_tools(include_unavailable=True):
+        if not (include_unavailable or offers_tools(status.get(entry.server))):
+            continue
         if wanted is not None and entry.server not in wanted:
             continue
         if entry.server in allowed and entry.name not in allowed[entry.server]:
