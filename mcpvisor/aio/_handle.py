@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+import attrs
 import trio
 
 from mcpvisor.aio._events import Subscription, pump
@@ -226,8 +227,7 @@ class SupervisorClient:
         trio clock now, so ``in_state_for`` stays current.
         """
         snapshot = self._core.snapshot
-        now = trio_now(self._core.clock_offset)
-        return type(snapshot)(servers=snapshot.servers, at=max(now, snapshot.at))
+        return attrs.evolve(snapshot, at=max(trio_now(self._core.clock_offset), snapshot.at))
 
     def subscribe(self, *, buffer: int = 1024) -> AbstractAsyncContextManager[Subscription]:
         """Receive every lifecycle event from now on while the block runs.
