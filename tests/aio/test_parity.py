@@ -126,6 +126,9 @@ def test_requests_listings_control_and_events(
                 assert [p.name for p in probe.prompts] == ["greet"]
                 assert (await session.read_resource("mem://note")).contents[0].text == "hello"
             assert session.label not in client.status().servers
+            with pytest.raises(mv.UnknownServerError):
+                async with client.isolated("nope"):
+                    raise AssertionError("unreachable")
         await left.check(procs, pids)
         with pytest.raises(mv.ServerUnavailableError):
             await client.call_tool("rec", "echo", {})
