@@ -30,6 +30,7 @@ from rich.table import Table
 
 from bench.analysis import ANALYSIS
 from bench.common import HERE, Config, Outcome
+from bench.scenarios import aio as aio_scenario
 from bench.scenarios import (
     crash,
     fanout,
@@ -57,6 +58,7 @@ SCENARIOS: dict[int, Scenario] = {
     10: fanout.fanout,
     11: otel.with_sdk,
     12: otel.without_sdk,
+    13: aio_scenario.latency,
 }
 
 

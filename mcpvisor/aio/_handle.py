@@ -1,0 +1,395 @@
+"""The asyncio handle: every method forwards to the Trio handle through the portal.
+
+Each method has the Trio method's name and signature and raises its errors; adding one is a
+two-line forward. Calls are Trio tasks of the supervising run, so a slow or blocked host loop
+never holds up supervision, and a cancelled caller cancels its request on the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import attrs
+import trio
+
+from mcpvisor.aio._events import Subscription, pump
+from mcpvisor.aio._portal import PortalClosedError, TrioPortal
+from mcpvisor.specs import NAME_SEPARATOR
+from mcpvisor.supervisor import ServerUnavailableError, UnknownServerError
+from mcpvisor.workers.catalog import EMPTY_CATALOG, Catalog
+
+if TYPE_CHECKING:
+    from mcp_types import (
+        CallToolResult,
+        GetPromptResult,
+        Prompt,
+        ReadResourceResult,
+        Resource,
+        ResourceTemplate,
+    )
+
+    from mcpvisor.specs import ServerSpec
+    from mcpvisor.supervisor import IsolatedSession as TrioIsolatedSession
+    from mcpvisor.supervisor import (
+        ServerStatus,
+        SupervisorStatus,
+        ToolEntry,
+    )
+    from mcpvisor.supervisor import SupervisorClient as TrioClient
+    from mcpvisor.workers.operations import Operation
+
+T = TypeVar("T")
+
+
+class ProgressCallback(Protocol):
+    """``await progress(progress, total, message)``: an asyncio coroutine function, run on the
+    host loop for each progress notification of a call."""
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
+        """Receive one progress notification."""
+
+
+class _Core:
+    """What the handle and its sessions share: the Trio handle, the portal, the snapshot."""
+
+    def __init__(self, trio_client: TrioClient, portal: TrioPortal, clock_offset: float) -> None:
+        self.trio = trio_client
+        self.portal = portal
+        self.clock_offset = clock_offset
+        self.snapshot: SupervisorStatus = trio_client.status()
+        self.catalogs: Mapping[str, Catalog] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """In the Trio run: take a new snapshot of status and catalogs (after every event and
+        command); the asyncio side reads it without locking, as one immutable value each."""
+        status = self.trio.status()
+        self.catalogs = {name: self.trio.catalog(name) for name in status.servers}
+        self.snapshot = status
+
+    async def call(self, server: str | None, fn: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await self.portal.run(fn)
+        except PortalClosedError:
+            raise ServerUnavailableError(
+                server or "*", None, "the supervisor is shutting down"
+            ) from None
+
+    async def control(self, server: str | None, fn: Callable[[], Awaitable[T]]) -> T:
+        async def act() -> T:
+            try:
+                return await fn()
+            finally:
+                self.refresh()
+
+        return await self.call(server, act)
+
+    def progress(self, callback: ProgressCallback | None) -> ProgressCallback | None:
+        """A Trio-side progress callback that awaits ``callback`` on the host loop."""
+        if callback is None:
+            return None
+        to_host = self.portal.to_host
+
+        async def forward(progress: float, total: float | None, message: str | None) -> None:
+            await to_host(callback, progress, total, message)
+
+        return forward
+
+
+class SupervisorClient:
+    """The asyncio twin of :class:`mcpvisor.SupervisorClient`: same methods, same errors.
+
+    Get one from :func:`mcpvisor.aio.open_supervisor`. Requests wait for a restarting server
+    within their deadline exactly as in Trio; a Trio-side timeout raises
+    :class:`~mcpvisor.RequestTimeoutError`. Cancelling the asyncio caller (``task.cancel()``,
+    ``asyncio.timeout``) cancels the request on the server and returns once that is done.
+    The caller's context variables (OpenTelemetry context, structlog bindings) travel with
+    the request. After the supervisor closed, calls raise ``ServerUnavailableError``.
+    """
+
+    def __init__(self, core: _Core, closer: Callable[[], Awaitable[None]]) -> None:
+        self._core = core
+        self._closer = closer
+
+    # ---- requests -----------------------------------------------------------------------
+
+    async def call_tool(
+        self,
+        server_or_qualified: str,
+        tool_or_arguments: str | Mapping[str, Any] | None = None,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        progress: ProgressCallback | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> CallToolResult:
+        """Call a tool: ``call_tool("files", "read", {...})`` or ``call_tool("files__read", {})``.
+
+        Returns the SDK's ``CallToolResult`` (``is_error`` is a result, not an exception).
+        ``progress`` is an asyncio coroutine function, awaited on the host loop; ``meta`` is
+        sent as the request's ``_meta``.
+        """
+        core = self._core
+        return await core.call(
+            server_or_qualified.partition(NAME_SEPARATOR)[0],
+            partial(
+                core.trio.call_tool,
+                server_or_qualified,
+                tool_or_arguments,
+                arguments,
+                timeout=timeout,
+                progress=core.progress(progress),
+                meta=meta,
+            ),
+        )
+
+    async def read_resource(
+        self, server: str, uri: str, *, timeout: float | None = None
+    ) -> ReadResourceResult:
+        """Read one resource from ``server``."""
+        trio_client = self._core.trio
+        return await self._core.call(
+            server, partial(trio_client.read_resource, server, uri, timeout=timeout)
+        )
+
+    async def get_prompt(
+        self,
+        server: str,
+        name: str,
+        arguments: Mapping[str, str] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> GetPromptResult:
+        """Render prompt ``name`` of ``server`` with ``arguments``."""
+        trio_client = self._core.trio
+        return await self._core.call(
+            server, partial(trio_client.get_prompt, server, name, arguments, timeout=timeout)
+        )
+
+    async def request(
+        self,
+        server: str,
+        op: str | Operation,
+        args: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send any operation by name and fields, or as an ``Operation`` value (see the Trio
+        handle): ``request("files", "complete", {"ref": ..., "argument": ...})``."""
+        trio_client = self._core.trio
+        return await self._core.call(
+            server, partial(trio_client.request, server, op, args, timeout=timeout)
+        )
+
+    # ---- aggregation ----------------------------------------------------------------------
+
+    async def list_tools(self, *, include_unavailable: bool = False) -> list[ToolEntry]:
+        """Every tool of every serving server, from caches: see the Trio handle."""
+        trio_client = self._core.trio
+        return await self._core.call(
+            None, partial(trio_client.list_tools, include_unavailable=include_unavailable)
+        )
+
+    async def list_resources(self) -> list[tuple[str, Resource]]:
+        """``(server, Resource)`` pairs over ACTIVE servers, from their catalogs."""
+        return await self._core.call(None, self._core.trio.list_resources)
+
+    async def list_resource_templates(self) -> list[tuple[str, ResourceTemplate]]:
+        """``(server, ResourceTemplate)`` pairs over ACTIVE servers, from their catalogs."""
+        return await self._core.call(None, self._core.trio.list_resource_templates)
+
+    async def list_prompts(self) -> list[tuple[str, Prompt]]:
+        """``(server, Prompt)`` pairs over ACTIVE servers, from their catalogs."""
+        return await self._core.call(None, self._core.trio.list_prompts)
+
+    def catalog(self, server: str) -> Catalog:
+        """``server``'s current catalog (tools, resources, templates, prompts, instructions),
+        from the snapshot: a plain read, like :meth:`status`.
+
+        Raises :class:`~mcpvisor.UnknownServerError` for a name that is not supervised.
+        """
+        catalog = self._core.catalogs.get(server)
+        if catalog is None:
+            raise UnknownServerError(server, [n for n in self._core.catalogs if "~" not in n])
+        return catalog
+
+    # ---- observation ----------------------------------------------------------------------
+
+    def status(self) -> SupervisorStatus:
+        """The latest status snapshot, taken by the Trio run at every event and command.
+
+        A plain read that never blocks the loop and is safe from any thread; ``at`` is the
+        trio clock now, so ``in_state_for`` stays current.
+        """
+        snapshot = self._core.snapshot
+        return attrs.evolve(snapshot, at=max(trio_now(self._core.clock_offset), snapshot.at))
+
+    def subscribe(self, *, buffer: int = 1024) -> AbstractAsyncContextManager[Subscription]:
+        """Receive every lifecycle event from now on while the block runs.
+
+        ``async with client.subscribe() as events: async for event in events: ...``. At most
+        ``buffer`` unread events are held; past that the oldest are discarded and an
+        :class:`~mcpvisor.EventsLost` marker is delivered. Supervision never waits for it.
+        """
+        return self._subscribe(buffer)
+
+    @asynccontextmanager
+    async def _subscribe(self, buffer: int) -> AsyncIterator[Subscription]:
+        core = self._core
+        subscription = Subscription(buffer, asyncio.get_running_loop())
+
+        @asynccontextmanager
+        async def pumped() -> AsyncIterator[Subscription]:
+            async with core.trio.subscribe(buffer=buffer) as events, trio.open_nursery() as n:
+                n.start_soon(pump, events, subscription)
+                yield subscription
+                n.cancel_scope.cancel()
+
+        try:
+            async with core.portal.hold(pumped) as events:
+                yield events
+        except PortalClosedError:
+            raise ServerUnavailableError("*", None, "the supervisor is shutting down") from None
+        finally:
+            subscription._close()
+
+    async def aclose(self) -> None:
+        """Shut the supervisor down now, as leaving ``open_supervisor``'s block does."""
+        await self._closer()
+
+    # ---- control ----------------------------------------------------------------------------
+
+    async def restart(self, name: str) -> None:
+        """Restart ``name`` now, skipping backoff; not counted against its restart budget."""
+        await self._core.control(name, partial(self._core.trio.restart, name))
+
+    async def stop(self, name: str) -> None:
+        """Stop ``name`` on purpose (STOPPED); its requests fail until it is revived."""
+        await self._core.control(name, partial(self._core.trio.stop, name))
+
+    async def drop(self, name: str) -> None:
+        """Give up on ``name`` (DROPPED) as if its budget were spent; ``revive`` undoes it."""
+        await self._core.control(name, partial(self._core.trio.drop, name))
+
+    async def revive(self, name: str) -> None:
+        """Start a DROPPED or STOPPED server again with a fresh restart budget."""
+        await self._core.control(name, partial(self._core.trio.revive, name))
+
+    async def drop_failed_servers(self) -> list[str]:
+        """Drop every server that is FAILED right now; returns their names."""
+        return await self._core.control(None, self._core.trio.drop_failed_servers)
+
+    async def add_server(self, spec: ServerSpec) -> ServerStatus:
+        """Supervise a new server; returns its status once its first start attempt finished."""
+        return await self._core.control(spec.name, partial(self._core.trio.add_server, spec))
+
+    async def remove_server(self, name: str) -> None:
+        """Stop ``name`` and forget it; requests waiting for it get ServerUnavailableError."""
+        await self._core.control(name, partial(self._core.trio.remove_server, name))
+
+    def isolated(self, name: str) -> AbstractAsyncContextManager[IsolatedSession]:
+        """A dedicated, fresh session to ``name`` for the block, torn down on exit.
+
+        See :meth:`mcpvisor.SupervisorClient.isolated`; the session lives in the Trio run.
+        """
+        return self._isolated(name)
+
+    @asynccontextmanager
+    async def _isolated(self, name: str) -> AsyncIterator[IsolatedSession]:
+        core = self._core
+        try:
+            async with core.portal.hold(partial(core.trio.isolated, name)) as session:
+                yield IsolatedSession(core, session)
+        except PortalClosedError:
+            raise ServerUnavailableError(name, None, "the supervisor is shutting down") from None
+
+
+class IsolatedSession:
+    """Requests bound to one isolated session: the asyncio twin of the Trio session."""
+
+    def __init__(self, core: _Core, session: TrioIsolatedSession) -> None:
+        self._core = core
+        self._session = session
+        self.label = session.label
+        """The session's name in status and events: ``server~N``."""
+        self.server = session.server
+        """The configured server this session is a fresh copy of."""
+
+    async def call_tool(
+        self,
+        tool: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        progress: ProgressCallback | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> CallToolResult:
+        """Call ``tool`` on this session's server."""
+        core = self._core
+        return await core.call(
+            self.label,
+            partial(
+                self._session.call_tool,
+                tool,
+                arguments,
+                timeout=timeout,
+                progress=core.progress(progress),
+                meta=meta,
+            ),
+        )
+
+    def catalog(self) -> Catalog:
+        """This session's catalog, as of its start or its last list_changed."""
+        return self._core.catalogs.get(self.label, EMPTY_CATALOG)
+
+    async def list_tools(self) -> list[ToolEntry]:
+        """This session's tools, as of its start or its last list_changed."""
+        return await self._core.call(self.label, self._session.list_tools)
+
+    async def read_resource(self, uri: str, *, timeout: float | None = None) -> ReadResourceResult:
+        """Read one resource."""
+        return await self._core.call(
+            self.label, partial(self._session.read_resource, uri, timeout=timeout)
+        )
+
+    async def get_prompt(
+        self, name: str, arguments: Mapping[str, str] | None = None, *, timeout: float | None = None
+    ) -> GetPromptResult:
+        """Render one prompt."""
+        return await self._core.call(
+            self.label, partial(self._session.get_prompt, name, arguments, timeout=timeout)
+        )
+
+    async def list_resources(self) -> list[Resource]:
+        """This session's resources, from its catalog."""
+        return await self._core.call(self.label, self._session.list_resources)
+
+    async def list_resource_templates(self) -> list[ResourceTemplate]:
+        """This session's resource templates, from its catalog."""
+        return await self._core.call(self.label, self._session.list_resource_templates)
+
+    async def list_prompts(self) -> list[Prompt]:
+        """This session's prompts, from its catalog."""
+        return await self._core.call(self.label, self._session.list_prompts)
+
+    async def request(
+        self,
+        op: str | Operation,
+        args: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send any operation to this session (see :meth:`SupervisorClient.request`)."""
+        return await self._core.call(
+            self.label, partial(self._session.request, op, args, timeout=timeout)
+        )
+
+
+def trio_now(offset: float) -> float:
+    """The Trio run's clock read from any thread (its system clock is ``perf_counter``)."""
+    return time.perf_counter() + offset
