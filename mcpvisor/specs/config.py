@@ -26,6 +26,7 @@ from mcpvisor.specs._config_files import DuplicateKeysDict, read_config_file
 from mcpvisor.specs._config_vars import VariableError, escape, expand
 from mcpvisor.specs._logging import library_logger
 from mcpvisor.specs.errors import ConfigError, Problem
+from mcpvisor.specs.handlers import CONFIG_KEYS, handlers_from_config, handlers_to_config
 from mcpvisor.specs.policy import STRATEGIES
 from mcpvisor.specs.servers import (
     HttpSpec,
@@ -62,7 +63,9 @@ _TRANSPORT_KEYS: Final[Mapping[Transport, frozenset[str]]] = {
 _A: Final[Mapping[Transport, str]] = {"stdio": "a stdio", "http": "an http", "sse": "an sse"}
 _ALL_TRANSPORT_KEYS: Final = frozenset().union(*_TRANSPORT_KEYS.values())
 _HOST_KEYS: Final = frozenset({"type", "transport", "disabled"})
-_SUPERVISED_FIELDS: Final = tuple(f.name for f in attrs.fields(_Supervised) if f.name != "name")
+_SUPERVISED_FIELDS: Final = tuple(
+    f.name for f in attrs.fields(_Supervised) if f.name not in ("name", "handlers")
+)
 _MCPVISOR_KEYS: Final = ("defaults", "groups")
 
 
@@ -348,7 +351,7 @@ class _Loader:
             self.problem(path, f"server name {problem}")
         label = name if isinstance(name, str) and problem is None else "server"
         transport = self.transport(path, entry)
-        known = _HOST_KEYS | _ALL_TRANSPORT_KEYS | set(_SUPERVISED_FIELDS)
+        known = _HOST_KEYS | _ALL_TRANSPORT_KEYS | set(_SUPERVISED_FIELDS) | set(CONFIG_KEYS)
         for key in entry:
             key_path = _join(path, key)
             if key == "envFile":
@@ -367,6 +370,10 @@ class _Loader:
         layers = [(entry, path)] if defaults is None else [defaults, (entry, path)]
         before = len(self.problems)
         kwargs, origins = self.supervised(layers, path, groups)
+        try:
+            kwargs["handlers"] = handlers_from_config(entry, path)
+        except ConfigError as e:
+            self.problems.extend(e.problems)
         # Invalid or missing values are reported where they are read, and replaced by valid
         # placeholders so that the spec's own checks still run on everything else.
         cls: type[StdioSpec | HttpSpec | SseSpec]
@@ -452,7 +459,7 @@ class _Loader:
         self, layers: list[_Layer], home: str, groups: Mapping[str, Any]
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """Keyword arguments for the supervision fields, and the path each came from."""
-        kwargs, origins, _, _ = self.fields(_Supervised, layers, home, skip={"name"})
+        kwargs, origins, _, _ = self.fields(_Supervised, layers, home, skip={"name", "handlers"})
         group = kwargs.get("group")
         if isinstance(group, str) and group not in groups:
             self.problem(origins["group"], _unknown("group", group, groups))
@@ -618,7 +625,11 @@ def _escaped(node: Any) -> Any:
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(omit_if_default=True)
     supervised = make_dict_unstructure_fn(
-        _Supervised, converter, _cattrs_omit_if_default=True, name=override(omit=True)
+        _Supervised,
+        converter,
+        _cattrs_omit_if_default=True,
+        name=override(omit=True),
+        handlers=override(omit=True),
     )
 
     def entry(spec: StdioSpec | HttpSpec | SseSpec) -> dict[str, Any]:
@@ -638,6 +649,7 @@ def _make_converter() -> cattrs.Converter:
             if spec.headers:
                 out["headers"] = dict(spec.headers)
         out.update(supervised(spec))
+        out.update(handlers_to_config(spec.handlers))
         return _escaped(out)  # type: ignore[no-any-return]
 
     def refuse(spec: InProcessSpec) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from mcpvisor.specs.errors import ConfigError, _Checker
+from mcpvisor.specs.handlers import ClientHandlers
 from mcpvisor.specs.policy import STRATEGIES, RestartPolicy, Strategy, Timeouts
 
 StartMode = Literal["eager", "lazy"]
@@ -116,6 +117,8 @@ class _Supervised:
     - ``max_concurrency``: requests served at once; more wait their turn.
     - ``max_isolated``: isolated sessions open at once; more callers wait.
     - ``protocol``: how the protocol era is negotiated; one of :data:`PROTOCOL_ERAS`.
+    - ``handlers``: this server's answers to sampling, elicitation, roots and logs, over the
+      supervisor's (see :class:`~mcpvisor.ClientHandlers`); None inherits them all.
     """
 
     name: str
@@ -128,6 +131,7 @@ class _Supervised:
     max_concurrency: int = 32
     max_isolated: int = 4
     protocol: str = "auto"
+    handlers: ClientHandlers | None = None
 
     def _common_problems(self, c: _Checker) -> None:
         problem = name_problem(self.name)
@@ -160,6 +164,11 @@ class _Supervised:
             self.protocol in PROTOCOL_ERAS,
             "protocol",
             "must be one of " + ", ".join(PROTOCOL_ERAS),
+        )
+        c.require(
+            self.handlers is None or isinstance(self.handlers, ClientHandlers),
+            "handlers",
+            "must be a ClientHandlers or None",
         )
 
     def _finish(self, c: _Checker) -> None:
@@ -290,11 +299,13 @@ class SupervisorSpec:
     """Every server to supervise, in declared order, and the strategy of each group.
 
     Declared order matters: servers start in it, stop in reverse, and ``rest_for_one`` restarts
-    the failed member and the ones declared after it.
+    the failed member and the ones declared after it. ``handlers`` answer what servers ask of
+    their client (sampling, elicitation, roots, logs); a server spec's own override them.
     """
 
     servers: tuple[ServerSpec, ...] = attrs.field(converter=_spec_tuple)
     groups: Mapping[str, Strategy] = attrs.field(factory=dict, converter=_frozen_groups, hash=False)
+    handlers: ClientHandlers = attrs.field(factory=ClientHandlers, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         c = _Checker()

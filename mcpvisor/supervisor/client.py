@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,9 @@ import attrs
 import trio
 
 from mcpvisor.specs import NAME_SEPARATOR, ConfigError, Problem, ServerSpec
+from mcpvisor.specs.handlers import ClientHandlers, LogLevel
+from mcpvisor.supervisor import answering
+from mcpvisor.supervisor.answering import ResourceUpdated
 from mcpvisor.supervisor.errors import (
     ServerUnavailableError,
     UnknownServerError,
@@ -126,7 +130,11 @@ class SupervisorClient:
     async def _send(self, name: str, request: Request, deadline: float) -> Any:
         slot, send = await self._acquire(name)
         envelope = Envelope(
-            request=request, reply=Reply(), scope=trio.CancelScope(), deadline=deadline
+            request=request,
+            reply=Reply(),
+            scope=trio.CancelScope(),
+            deadline=deadline,
+            context=contextvars.copy_context(),
         )
         slot.inflight += 1
         slot.last_used = trio.current_time()
@@ -157,12 +165,15 @@ class SupervisorClient:
         *,
         timeout: float | None = None,
         progress: Any = None,
+        handlers: ClientHandlers | None = None,
     ) -> CallToolResult:
         """Call a tool: ``call_tool("files", "read", {...})`` or ``call_tool("files__read", {})``.
 
         Returns the SDK's ``CallToolResult``; a result with ``isError`` is a result, not an
         exception. Errors the server answers with arrive unchanged as the SDK's ``MCPError``.
         ``progress(progress, total, message)`` receives the server's progress notifications.
+        ``handlers`` answer the questions the server asks during this call (sampling,
+        elicitation, roots) instead of the server's own; see "Answering servers" in the README.
         """
         if isinstance(tool_or_arguments, str):
             server, tool = server_or_qualified, tool_or_arguments
@@ -171,6 +182,10 @@ class SupervisorClient:
             if not sep or not tool:
                 raise UnknownToolError(server, tool or server_or_qualified, ())
             arguments = tool_or_arguments
+        if handlers is not None:
+            return await answering.call_tool_routed(
+                self, server, tool, arguments, handlers, timeout=timeout, progress=progress
+            )
         slot = self._sup._slots.get(server)
         if slot is None:
             raise UnknownServerError(server, self._sup._order)
@@ -221,6 +236,45 @@ class SupervisorClient:
     ) -> Any:
         """Send any worker operation (``complete``, ``list_resource_templates``, ``probe``...)."""
         return await self._request(server, Request(op=op, args=dict(args or {})), timeout)  # type: ignore[arg-type]
+
+    # ---- answering servers ------------------------------------------------------------------
+
+    async def subscribe_resource(self, server: str, uri: str) -> None:
+        """Subscribe to changes of ``uri`` on ``server``, now and after every restart.
+
+        Updates arrive as :class:`ResourceUpdated` on :meth:`resource_updates`. 2025-era
+        sessions send ``resources/subscribe``; 2026-07-28 ones hold a ``subscriptions/listen``
+        stream. Raises :class:`UsageError` if the running server offers no subscriptions.
+        """
+        answering.subscribe_resource(self, server, uri)
+        await trio.lowlevel.checkpoint()
+
+    async def unsubscribe_resource(self, server: str, uri: str) -> None:
+        """Stop the subscription to ``uri`` on ``server`` (no error if there was none)."""
+        answering.unsubscribe_resource(self, server, uri)
+        await trio.lowlevel.checkpoint()
+
+    async def set_roots(self, roots: Any, *, server: str | None = None) -> None:
+        """Replace the roots every server (or only ``server``) is given, and tell live sessions.
+
+        ``roots`` is a list of ``file://`` URIs or ``Root`` objects, or a roots handler.
+        """
+        answering.set_roots(self, roots, server)
+        await trio.lowlevel.checkpoint()
+
+    async def set_logging_level(self, server: str, level: LogLevel) -> None:
+        """Ask ``server`` for log records at ``level`` and above, now and after restarts."""
+        answering.set_log_level(self, server, level)
+        await trio.lowlevel.checkpoint()
+
+    def resource_updates(
+        self, *, buffer: int = 1024
+    ) -> AbstractAsyncContextManager[AsyncIterator[ResourceUpdated]]:
+        """Receive every :class:`ResourceUpdated` of subscribed resources while the block runs.
+
+        Holds at most ``buffer`` unread updates; past that the oldest are discarded.
+        """
+        return self._sup._answering.feed(buffer)
 
     # ---- aggregation ----------------------------------------------------------------------
 
@@ -364,14 +418,17 @@ class SupervisorClient:
                 await slot.worker_done.wait()
 
     @asynccontextmanager
-    async def isolated(self, name: str) -> AsyncIterator[IsolatedSession]:
+    async def isolated(
+        self, name: str, *, handlers: ClientHandlers | None = None
+    ) -> AsyncIterator[IsolatedSession]:
         """A dedicated, fresh session to ``name`` for the block, torn down on exit.
 
         AG2's session-per-query pattern, done safely: the session lives in a temporary worker
         in the supervisor's nursery (visible in ``status()`` as ``name~N``, emitting events
         like any worker) and is stopped when the block exits, even on error or cancellation.
         At most ``max_isolated`` of a server's isolated sessions exist at once; more callers
-        wait their turn. Never restarted: if it crashes, its requests fail.
+        wait their turn. Never restarted: if it crashes, its requests fail. ``handlers``
+        (over the server's own) answer what the server asks this session.
         """
         sup = self._sup
         if sup._closing:
@@ -382,6 +439,7 @@ class SupervisorClient:
         limit = sup._isolation_limit(name)
         async with limit:
             label = sup._add_isolated(slot.spec)
+            sup._answering.isolate(label, name, slot.spec, handlers)
             try:
                 iso = sup._slots[label]
                 while sup._lifecycle.state_of(label) is ServerState.STARTING:

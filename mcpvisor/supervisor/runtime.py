@@ -20,6 +20,7 @@ import trio
 
 from mcpvisor.specs import InProcessSpec, ServerSpec, SseSpec, StdioSpec, SupervisorSpec
 from mcpvisor.specs._logging import library_logger
+from mcpvisor.supervisor.answering import Answering
 from mcpvisor.supervisor.errors import RequiredServerError
 from mcpvisor.supervisor.events import EventBus, Subscription
 from mcpvisor.supervisor.lifecycle import (
@@ -134,6 +135,7 @@ class Supervisor:
         self._startup_changed = trio.Event()
         self._isolated_count = 0
         self._isolation_limits: dict[str, trio.Semaphore] = {}
+        self._answering = Answering(spec)
 
     # ---- the shell's loop -------------------------------------------------------------
 
@@ -242,6 +244,7 @@ class Supervisor:
                 slot.scope.cancel()
             slot.notify()
         self._bus.close()
+        self._answering.close()
 
     # ---- feeding the core and carrying out its commands --------------------------------
 
@@ -301,6 +304,7 @@ class Supervisor:
                 self._escalation = RequiredServerError(command.server, command.cause)
                 self._stop_requested.set()
         elif isinstance(command, Forget):
+            self._answering.forget(command.server)
             slot = self._slots.pop(command.server, None)
             if slot is not None:
                 slot.removed = True
@@ -366,6 +370,7 @@ class Supervisor:
                         receive,
                         hooks,
                         label=name,
+                        server_side=self._answering.side(name, slot.spec),
                         task_status=_ReadyReport(self, name, generation),
                     )
                 except StartError as error:

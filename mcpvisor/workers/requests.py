@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -138,3 +139,4 @@ class Envelope:
     reply: Reply = attrs.field(factory=Reply)
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     deadline: float = math.inf
+    context: contextvars.Context | None = None

@@ -9,8 +9,10 @@ server goes away or its owner closes the channel, tears the session down, and re
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AsyncExitStack
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal, TypeAlias
@@ -38,6 +40,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcpvisor.specs import HttpSpec, InProcessSpec, ServerSpec, SseSpec, StdioSpec
 from mcpvisor.specs._logging import library_logger
 from mcpvisor.specs.secrets import Redactor
+from mcpvisor.workers.callbacks import ServerSide
 from mcpvisor.workers.errors import (
     RequestInterruptedError,
     RequestTimeoutError,
@@ -142,6 +145,7 @@ async def run_worker(
     *,
     label: str | None = None,
     mode: ProtocolMode = "auto",
+    server_side: ServerSide | None = None,
     task_status: trio.TaskStatus[Ready] = trio.TASK_STATUS_IGNORED,
 ) -> WorkerExit:
     """Own one session to the server ``spec`` describes, serving ``requests`` until it ends.
@@ -171,9 +175,11 @@ async def run_worker(
     instead, it tears down the same way and lets the cancellation propagate.
 
     ``label`` names the server in logs and errors (default ``spec.name``); ``mode`` picks how
-    the protocol era is negotiated (see :data:`ProtocolMode`).
+    the protocol era is negotiated (see :data:`ProtocolMode`). ``server_side`` holds the
+    host's handlers, subscriptions and roots for this server (none: answer nothing).
     """
     worker = _Worker(spec, requests, hooks or WorkerHooks(), label or spec.name, mode)
+    worker.s2c = (server_side or ServerSide(worker.name)).session(worker.name, redact=worker.redact)
     return await worker.run(task_status)
 
 
@@ -225,6 +231,7 @@ class _Worker:
         self.dirty: set[str] = set()
         self.wake = trio.Event()
         self.known: dict[str, Any] = {}
+        self.s2c = ServerSide(name).session(name)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -321,6 +328,7 @@ class _Worker:
             mode=self.mode,
             client_info=_client_info(),
             message_handler=self._on_message,
+            **self.s2c.client_kwargs(),
         )
         return await stack.enter_async_context(client)
 
@@ -433,6 +441,7 @@ class _Worker:
             self.serve_scope = nursery.cancel_scope
             nursery.start_soon(self._watch_link)
             nursery.start_soon(self._refresher, client)
+            nursery.start_soon(self.s2c.run, client, ready, t.request)
             if t.probe_interval is not None:
                 nursery.start_soon(self._probe_loop, client, ready, t.probe_interval)
             if ready.modern:
@@ -509,7 +518,8 @@ class _Worker:
             with envelope.scope:
                 with trio.CancelScope(deadline=deadline) as timer:
                     try:
-                        result = await _perform(client, ready, envelope.request)
+                        with _applied(envelope.context):
+                            result = await _perform(client, ready, envelope.request)
                     except MCPError as error:
                         self._on_mcp_error(envelope, error)
                     except Exception as error:
@@ -587,6 +597,7 @@ class _Worker:
         self.wake.set()
 
     async def _on_message(self, message: IncomingMessage) -> None:
+        self.s2c.on_message(message)
         if isinstance(message, types.ToolListChangedNotification):
             self._mark("tools")
         elif isinstance(message, types.ResourceListChangedNotification):
@@ -679,6 +690,20 @@ class _Worker:
                 self.hooks.on_prompts_changed(fetched["prompts"])
         except Exception:
             self.log.exception("server.hook_failed", what=kind)
+
+
+@contextlib.contextmanager
+def _applied(context: contextvars.Context | None) -> Iterator[None]:
+    """The caller's context variables, set in this task for the block."""
+    if context is None:
+        yield
+        return
+    tokens = [(var, var.set(value)) for var, value in context.items()]
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
 
 
 async def _probe(client: Client, ready: Ready) -> None:
