@@ -27,6 +27,7 @@ from mcpvisor.specs import (
     Timeouts,
 )
 from mcpvisor.specs.config import dump_config, load_config
+from mcpvisor.specs.handlers import ClientHandlers, HandlerContext, ServerLog
 from mcpvisor.supervisor import (
     CommandRefusedError,
     EventsLost,
@@ -46,14 +47,17 @@ from mcpvisor.supervisor import (
     open_supervisor,
 )
 from mcpvisor.workers import RequestInterruptedError, RequestTimeoutError, StartError
+from mcpvisor.workers.callbacks import ResourceUpdated
 
 __version__ = _version("mcpvisor")
 
 __all__ = [
     "Backoff",
+    "ClientHandlers",
     "CommandRefusedError",
     "ConfigError",
     "EventsLost",
+    "HandlerContext",
     "HttpSpec",
     "InProcessSpec",
     "IsolatedSession",
@@ -63,7 +67,9 @@ __all__ = [
     "RequestInterruptedError",
     "RequestTimeoutError",
     "RequiredServerError",
+    "ResourceUpdated",
     "RestartPolicy",
+    "ServerLog",
     "ServerSpec",
     "ServerState",
     "ServerStatus",

@@ -223,6 +223,8 @@ class SessionCallbacks:
         self.log = _log.bind(server=label)
         self._bucket = _LogBucket()
         self._applied_subscriptions: frozenset[str] = frozenset()
+        self._level: LogLevel | None = None
+        self._roots_version = side.roots_version
 
     # -- the Client's keyword arguments -------------------------------------------------------
 
@@ -395,34 +397,34 @@ class SessionCallbacks:
 
     # -- keeping the session's state ------------------------------------------------------------
 
-    async def run(self, client: Client, ready: Ready, timeout: float) -> None:
-        """Apply the host's state to a ready session, then follow its changes until cancelled.
+    async def prepare(self, client: Client, timeout: float) -> None:
+        """Apply the host's state to a session before it is reported ready: the log level and,
+        on 2025-era sessions, the resource subscriptions. Each request is bounded by
+        ``timeout``; a failure is logged, never fatal to the session."""
+        self.protocol_version = client.protocol_version
+        if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return
+        caps = client.server_capabilities
+        level = self.side.handlers.log_level
+        if level is not None and caps.logging is not None:
+            request = types.SetLevelRequest(params=types.SetLevelRequestParams(level=level))
+            await self._request(client, request, "logging/setLevel", timeout)
+        self._level = level
+        await self._sync_subscriptions(client, caps, timeout)
 
-        Each server request here is bounded by ``timeout``; a failure is logged and retried at
-        the next change, never fatal to the session.
-        """
-        self.protocol_version = ready.protocol_version
-        modern = ready.protocol_version in MODERN_PROTOCOL_VERSIONS
+    async def run(self, client: Client, ready: Ready, timeout: float) -> None:
+        """Follow the host's changes on a ready session until cancelled (see :meth:`prepare`):
+        subscriptions, log level, and roots (``notifications/roots/list_changed``)."""
         caps = ready.capabilities
-        if not modern and self.handlers.log_level is not None and caps.logging is not None:
-            await self._request(
-                client,
-                types.SetLevelRequest(
-                    params=types.SetLevelRequestParams(level=self.handlers.log_level)
-                ),
-                "logging/setLevel",
-                timeout,
-            )
-        roots_version = self.side.roots_version
-        level = self.handlers.log_level
-        if modern:
+        if ready.protocol_version in MODERN_PROTOCOL_VERSIONS:
             await self._follow_modern(client, caps, timeout)
             return
+        roots_version = self._roots_version
         while True:
             await self._sync_subscriptions(client, caps, timeout)
             wanted = self.side.handlers.log_level
-            if wanted != level and wanted is not None and caps.logging is not None:
-                level = wanted
+            if wanted != self._level and wanted is not None and caps.logging is not None:
+                self._level = wanted
                 params = types.SetLevelRequestParams(level=wanted)
                 request = types.SetLevelRequest(params=params)
                 await self._request(client, request, "logging/setLevel", timeout)

@@ -251,6 +251,7 @@ class _Worker:
                 async with AsyncExitStack() as stack:
                     client = await self._open(stack)
                     ready = await self._ready(client)
+                    await self.s2c.prepare(client, t.request)
                     life.deadline = math.inf
                     started = True
                     task_status.started(ready)
@@ -325,7 +326,7 @@ class _Worker:
             raise StartError(self.name, "config", f"unsupported spec {type(spec).__name__}")
         client = Client(
             server,
-            mode=self.mode,
+            mode=spec.protocol if spec.protocol != "auto" else self.mode,
             client_info=_client_info(),
             message_handler=self._on_message,
             **self.s2c.client_kwargs(),
