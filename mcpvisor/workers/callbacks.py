@@ -475,7 +475,7 @@ class SessionCallbacks:
         when they change."""
         while True:
             desired = self.side.subscriptions
-            if not desired or caps.resources is None:
+            if not desired:
                 await self.side.wait_changed()
                 continue
             async with trio.open_nursery() as nursery:

@@ -11,7 +11,8 @@ input-required rounds on 2026-07-28 ones. Tools:
 - ``roots()``: the client's root URIs.
 - ``client_capabilities()``: what the client advertised (initialize, or the request's _meta).
 - ``log(count, level)``: sends ``count`` log records ``line <i>`` at ``level``.
-- ``touch(uri)``: sends ``notifications/resources/updated`` for ``uri`` if subscribed.
+- ``touch(uri)``: sends ``notifications/resources/updated`` for ``uri`` if subscribed (2025
+  era), or publishes it to ``subscriptions/listen`` streams (2026-07-28).
 - ``state()``: subscribed URIs, the logging level set, and roots/list_changed seen.
 """
 
@@ -102,6 +103,9 @@ async def log(count: int, level: str, ctx: Context) -> int:
 @server.tool()
 async def touch(uri: str, ctx: Context) -> bool:
     """Say ``uri`` changed, if the client subscribed to it."""
+    if ctx.protocol_version == "2026-07-28":
+        await ctx.notify_resource_updated(uri)
+        return True
     if uri not in _state["subscribed"]:
         return False
     await ctx.request_context.session.send_resource_updated(uri)
