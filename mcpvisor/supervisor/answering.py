@@ -61,6 +61,7 @@ class Answering:
         base = self.side(server, spec).handlers
         side = ServerSide(server, base if handlers is None else handlers.over(base))
         side.on_updated = self.publish
+        side.routed = handlers
         self._sides[label] = side
 
     def forget(self, name: str) -> None:

@@ -146,6 +146,8 @@ class ServerSide:
         self.on_updated = on_updated
         self.subscriptions: frozenset[str] = frozenset()
         self.roots_version = 0
+        self.routed: ClientHandlers | None = None
+        """Handlers an isolated session was opened with for one caller: they answer as routed."""
         self._changed = trio.Event()
 
     # -- what the host changes ------------------------------------------------------------
@@ -246,7 +248,7 @@ class SessionCallbacks:
     # -- answering ----------------------------------------------------------------------------
 
     def _pick(self, field: str) -> tuple[Any, bool]:
-        routed_handlers = _ROUTED.get()
+        routed_handlers = _ROUTED.get() or self.side.routed
         if routed_handlers is not None and getattr(routed_handlers, field) is not None:
             return getattr(routed_handlers, field), True
         return getattr(self.side.handlers, field), False
