@@ -111,9 +111,7 @@ async def test_a_log_flood_is_rate_limited_in_virtual_time(
             session.receive_log(params)
     assert len(seen) == LOG_BURST + int(LOG_RATE)
     dropped = [r.getMessage() for r in caplog.records if "server.log_dropped" in r.getMessage()]
-    assert dropped == [
-        f"count={LOG_BURST * 2} event='server.log_dropped' rate={LOG_RATE} server='s'"
-    ]
+    assert len(dropped) == 1 and f"count={LOG_BURST * 2}" in dropped[0]
 
 
 async def test_records_below_the_minimum_level_are_dropped_and_a_raising_callback_ignored() -> None:
