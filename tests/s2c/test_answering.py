@@ -187,3 +187,23 @@ async def test_a_log_flood_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
     assert LOG_BURST <= len(kept) < count
     dropped = [r for r in caplog.records if "server.log_dropped" in r.getMessage()]
     assert dropped, "dropping records must itself be logged"
+
+
+async def test_2026_sessions_send_logs_only_with_the_per_request_opt_in() -> None:
+    from tests.s2c.support import wait_for
+
+    opted, silent = Recorder(), Recorder()
+    spec = mv.SupervisorSpec(
+        [
+            stdio_spec("opted", protocol="2026-07-28", handlers=opted.handlers(log_level="info")),
+            stdio_spec("silent", protocol="2026-07-28", handlers=silent.handlers()),
+        ]
+    )
+    async with mv.open_supervisor(spec) as client:
+        for name in ("opted", "silent"):
+            await client.call_tool(name, "log", {"count": 2, "level": "warning"})
+        await wait_for(lambda: len(opted.logs) >= 2)
+        # The silent server's call has returned, and its records would have come first.
+        await client.call_tool("silent", "log", {"count": 1, "level": "error"})
+    assert [(r.server, r.level) for r in opted.logs] == [("opted", "warning")] * 2
+    assert silent.logs == []
