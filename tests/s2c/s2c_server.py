@@ -11,6 +11,7 @@ input-required rounds on 2026-07-28 ones. Tools:
 - ``roots()``: the client's root URIs.
 - ``client_capabilities()``: what the client advertised (initialize, or the request's _meta).
 - ``log(count, level)``: sends ``count`` log records ``line <i>`` at ``level``.
+- ``log_env(name)``: logs the value of environment variable ``name``, as text and nested.
 - ``touch(uri)``: sends ``notifications/resources/updated`` for ``uri`` if subscribed (2025
   era), or publishes it to ``subscriptions/listen`` streams (2026-07-28).
 - ``state()``: subscribed URIs, the logging level set, and roots/list_changed seen.
@@ -98,6 +99,17 @@ async def log(count: int, level: str, ctx: Context) -> int:
             level=level, data=f"line {i}", logger="s2c"
         )  # type: ignore[arg-type]
     return count
+
+
+@server.tool()
+async def log_env(name: str, ctx: Context) -> bool:
+    """Log the value of environment variable ``name`` (a secret, in the redaction test)."""
+    import os
+
+    session = ctx.request_context.session
+    await session.send_log_message(level="error", data=f"token is {os.environ[name]}")
+    await session.send_log_message(level="error", data={"nested": os.environ[name]})
+    return True
 
 
 @server.tool()

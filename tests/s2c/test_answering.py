@@ -207,3 +207,22 @@ async def test_2026_sessions_send_logs_only_with_the_per_request_opt_in() -> Non
         await client.call_tool("silent", "log", {"count": 1, "level": "error"})
     assert [(r.server, r.level) for r in opted.logs] == [("opted", "warning")] * 2
     assert silent.logs == []
+
+
+async def test_server_log_records_never_carry_a_configured_secret(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.s2c.support import wait_for
+
+    secret = "sk-live-0123456789abcdef"
+    host = Recorder()
+    spec = mv.SupervisorSpec(
+        [stdio_spec(protocol="legacy", env={"API_TOKEN": secret}, handlers=host.handlers())]
+    )
+    with caplog.at_level(logging.DEBUG, logger="mcpvisor"):
+        async with mv.open_supervisor(spec) as client:
+            await client.call_tool("s2c", "log_env", {"name": "API_TOKEN"})
+            await wait_for(lambda: len(host.logs) >= 2)
+    assert all(secret not in repr(r.data) for r in host.logs)
+    assert "token is" in str(host.logs[0].data)
+    assert not any(secret in r.getMessage() for r in caplog.records)
