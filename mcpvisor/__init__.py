@@ -25,14 +25,18 @@ from mcpvisor.specs import (
     StdioSpec,
     SupervisorSpec,
     Timeouts,
+    UsageError,
 )
 from mcpvisor.specs.config import dump_config, load_config
 from mcpvisor.specs.handlers import ClientHandlers, HandlerContext, ServerLog
 from mcpvisor.supervisor import (
     CommandRefusedError,
     EventsLost,
+    Hooks,
     IsolatedSession,
     LifecycleEvent,
+    RequestCall,
+    RequestOutcome,
     RequiredServerError,
     ServerState,
     ServerStatus,
@@ -48,23 +52,30 @@ from mcpvisor.supervisor import (
 )
 from mcpvisor.workers import RequestInterruptedError, RequestTimeoutError, StartError
 from mcpvisor.workers.callbacks import ResourceUpdated
+from mcpvisor.workers.catalog import EMPTY_CATALOG, Catalog, CatalogPart
 
 __version__ = _version("mcpvisor")
 
 __all__ = [
+    "EMPTY_CATALOG",
     "Backoff",
+    "Catalog",
+    "CatalogPart",
     "ClientHandlers",
     "CommandRefusedError",
     "ConfigError",
     "EventsLost",
     "HandlerContext",
+    "Hooks",
     "HttpSpec",
     "InProcessSpec",
     "IsolatedSession",
     "LifecycleEvent",
     "MCPVisorError",
     "Problem",
+    "RequestCall",
     "RequestInterruptedError",
+    "RequestOutcome",
     "RequestTimeoutError",
     "RequiredServerError",
     "ResourceUpdated",
@@ -86,6 +97,7 @@ __all__ = [
     "ToolEntry",
     "UnknownServerError",
     "UnknownToolError",
+    "UsageError",
     "__version__",
     "dump_config",
     "load_config",

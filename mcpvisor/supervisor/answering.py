@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import mcp_types as types
 
 from mcpvisor.specs import ServerSpec, SupervisorSpec, UsageError
@@ -40,8 +41,9 @@ def effective_handlers(spec: ServerSpec, supervisor: SupervisorSpec) -> ClientHa
 class Answering:
     """Per-server :class:`ServerSide` objects and the resource-update subscribers."""
 
-    def __init__(self, spec: SupervisorSpec) -> None:
-        self._spec = spec
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._sup = supervisor
+        self._spec = supervisor.spec
         self._sides: dict[str, ServerSide] = {}
         self._feeds: set[UpdateFeed] = set()
         self._closed = False
@@ -94,20 +96,64 @@ class Answering:
         for feed in self._feeds:
             feed.close()
 
+    # -- what the handle forwards ------------------------------------------------------------
 
-def _answering(client: SupervisorClient) -> tuple[Supervisor, Answering]:
-    sup = client._sup
-    return sup, sup._answering
+    def _configured(self, server: str) -> ServerSide:
+        from mcpvisor.supervisor.errors import UnknownServerError
 
+        slot = self._sup._slots.get(server)
+        if slot is None or slot.isolated_of is not None:
+            raise UnknownServerError(server, self._sup._order)
+        return self.side(server, slot.spec)
 
-def _side(client: SupervisorClient, server: str) -> ServerSide:
-    from mcpvisor.supervisor.errors import UnknownServerError
+    def subscribe_resource(self, server: str, uri: str) -> None:
+        """See :meth:`SupervisorClient.subscribe_resource`."""
+        side = self._configured(server)
+        _check_uri(uri, server)
+        ready = self._sup._slots[server].ready
+        if ready is not None and not ready.modern:
+            caps = ready.catalog.capabilities
+            resources = caps.resources if caps is not None else None
+            if not (resources and resources.subscribe):
+                raise UsageError(
+                    "uri", "this server does not offer resource subscriptions", server=server
+                )
+        side.subscribe(uri)
 
-    sup, answering = _answering(client)
-    slot = sup._slots.get(server)
-    if slot is None or slot.isolated_of is not None:
-        raise UnknownServerError(server, sup._order)
-    return answering.side(server, slot.spec)
+    def unsubscribe_resource(self, server: str, uri: str) -> None:
+        """See :meth:`SupervisorClient.unsubscribe_resource`."""
+        self._configured(server).unsubscribe(_check_uri(uri, server))
+
+    def set_roots(self, roots: Any, server: str | None) -> None:
+        """See :meth:`SupervisorClient.set_roots`."""
+        sup = self._sup
+        if server is not None:
+            names = [server]
+        else:
+            names = [n for n in sup._order if sup._slots[n].isolated_of is None]
+        for side in [self._configured(name) for name in names]:
+            try:
+                side.set_roots(roots)
+            except (TypeError, ValueError):
+                message = "must be a list of file:// URIs or Root objects, or a roots handler"
+                raise UsageError("roots", message, server=side.server) from None
+
+    def set_log_level(self, server: str, level: LogLevel) -> None:
+        """See :meth:`SupervisorClient.set_logging_level`."""
+        side = self._configured(server)
+        if level not in LOG_LEVELS:
+            raise UsageError("level", "must be one of " + ", ".join(LOG_LEVELS), server=server)
+        side.set_handlers(attrs.evolve(side.handlers, log_level=level))
+
+    def can_share(self, server: str, handlers: ClientHandlers) -> bool:
+        """Whether a call routed to ``handlers`` may use ``server``'s shared session."""
+        slot = self._sup._slots.get(server)
+        if slot is None or slot.ready is None:
+            return False
+        side = self.side(server, slot.spec)
+        return can_route(slot.ready, slot.transport) and handlers.advertised <= (
+            side.handlers.advertised
+        )
 
 
 def _check_uri(uri: object, server: str) -> str:
@@ -116,57 +162,13 @@ def _check_uri(uri: object, server: str) -> str:
     return uri
 
 
-def subscribe_resource(client: SupervisorClient, server: str, uri: str) -> None:
-    """See :meth:`SupervisorClient.subscribe_resource`."""
-    side = _side(client, server)
-    _check_uri(uri, server)
-    ready = client._sup._slots[server].ready
-    if ready is not None and not ready.modern:
-        resources = ready.capabilities.resources
-        if not (resources and resources.subscribe):
-            raise UsageError(
-                "uri", "this server does not offer resource subscriptions", server=server
-            )
-    side.subscribe(uri)
-
-
-def unsubscribe_resource(client: SupervisorClient, server: str, uri: str) -> None:
-    """See :meth:`SupervisorClient.unsubscribe_resource`."""
-    _side(client, server).unsubscribe(_check_uri(uri, server))
-
-
-def set_roots(client: SupervisorClient, roots: Any, server: str | None) -> None:
-    """See :meth:`SupervisorClient.set_roots`."""
-    sup, _ = _answering(client)
-    if server is not None:
-        names = [server]
-    else:
-        names = [n for n in sup._order if sup._slots[n].isolated_of is None]
-    sides = [_side(client, name) for name in names]
-    for side in sides:
-        try:
-            side.set_roots(roots)
-        except (TypeError, ValueError):
-            message = "must be a list of file:// URIs or Root objects, or a roots handler"
-            raise UsageError("roots", message, server=side.server) from None
-
-
-def set_log_level(client: SupervisorClient, server: str, level: LogLevel) -> None:
-    """See :meth:`SupervisorClient.set_logging_level`."""
-    side = _side(client, server)
-    if level not in LOG_LEVELS:
-        raise UsageError("level", "must be one of " + ", ".join(LOG_LEVELS), server=server)
-    import attrs
-
-    side.set_handlers(attrs.evolve(side.handlers, log_level=level))
-
-
 async def call_tool_routed(
     client: SupervisorClient,
     server: str,
     tool: str,
     arguments: Mapping[str, Any] | None,
     handlers: ClientHandlers,
+    answering: Answering,
     **kwargs: Any,
 ) -> types.CallToolResult:
     """Call ``tool`` with the server's questions during the call going to ``handlers``.
@@ -175,20 +177,11 @@ async def call_tool_routed(
     what ``handlers`` answer, the call goes through the shared session; otherwise through an
     isolated session built with ``handlers`` over the server's own.
     """
-    from mcpvisor.supervisor.runtime import transport_of
-
     if not isinstance(handlers, ClientHandlers):
         raise UsageError("handlers", "must be a ClientHandlers", server=server)
-    sup, _ = _answering(client)
-    slot = sup._slots.get(server)
-    if slot is not None and slot.ready is not None:
-        side = sup._answering.side(server, slot.spec)
-        shared = can_route(slot.ready, transport_of(slot.spec)) and handlers.advertised <= (
-            side.handlers.advertised
-        )
-        if shared:
-            with routed(handlers):
-                return await client.call_tool(server, tool, arguments, **kwargs)
+    if answering.can_share(server, handlers):
+        with routed(handlers):
+            return await client.call_tool(server, tool, arguments, **kwargs)
     async with client.isolated(server, handlers=handlers) as session:
         return await session.call_tool(tool, arguments, **kwargs)
 

@@ -53,7 +53,7 @@ from mcpvisor.specs.handlers import (
 if TYPE_CHECKING:
     from mcp import Client
 
-    from mcpvisor.workers.worker import Ready
+    from mcpvisor.workers.reports import Ready
 
 _log = library_logger()
 
@@ -417,7 +417,7 @@ class SessionCallbacks:
     async def run(self, client: Client, ready: Ready, timeout: float) -> None:
         """Follow the host's changes on a ready session until cancelled (see :meth:`prepare`):
         subscriptions, log level, and roots (``notifications/roots/list_changed``)."""
-        caps = ready.capabilities
+        caps = ready.catalog.capabilities or types.ServerCapabilities()
         if ready.protocol_version in MODERN_PROTOCOL_VERSIONS:
             await self._follow_modern(client, caps, timeout)
             return
