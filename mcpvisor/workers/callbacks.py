@@ -416,7 +416,16 @@ class SessionCallbacks:
 
     async def run(self, client: Client, ready: Ready, timeout: float) -> None:
         """Follow the host's changes on a ready session until cancelled (see :meth:`prepare`):
-        subscriptions, log level, and roots (``notifications/roots/list_changed``)."""
+        subscriptions, log level, and roots (``notifications/roots/list_changed``).
+
+        Never raises: a failure here is logged and ends only this task, never the session.
+        """
+        try:
+            await self._follow(client, ready, timeout)
+        except Exception as error:  # its text may quote the server: the type says enough
+            self.log.warning("server.session_state_failed", error=type(error).__name__)
+
+    async def _follow(self, client: Client, ready: Ready, timeout: float) -> None:
         caps = ready.catalog.capabilities or types.ServerCapabilities()
         if ready.protocol_version in MODERN_PROTOCOL_VERSIONS:
             await self._follow_modern(client, caps, timeout)

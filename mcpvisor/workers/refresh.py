@@ -3,7 +3,9 @@
 Handshake-era servers send ``notifications/*/list_changed``; 2026-07-28 sessions learn of
 changes through ``subscriptions/listen``. Either way the kind is marked and one task refetches
 the marked kinds, so a burst of notifications costs one listing, not one per notification.
-Every refetch ends with a new catalog and the ``on_catalog`` hook, even when nothing changed.
+Every refetch a server announced ends with a new catalog and the ``on_catalog`` hook, even when
+nothing changed; the refetch a ``listen`` subscription makes on its own, to catch changes made
+before it was acknowledged, calls the hook only if something did change.
 """
 
 from __future__ import annotations
@@ -59,13 +61,21 @@ class CatalogKeeper:
         self._time_limit = time_limit
         self._log = log
         self._redact = redact
-        self._dirty: set[str] = set()
+        self._dirty: dict[str, bool] = {}
+        """Kinds to refetch, each with whether the server announced a change to it."""
         self._wake = trio.Event()
+        self._listening: frozenset[str] = frozenset()
+        """Kinds an open ``listen`` subscription reports."""
 
-    def mark(self, *kinds: str) -> None:
-        """Ask for ``kinds`` (``tools``, ``resources``, ``prompts``) to be refetched."""
-        self._dirty.update(kinds)
-        self._wake.set()
+    def mark(self, *kinds: str, announced: bool = True) -> None:
+        """Ask for ``kinds`` (``tools``, ``resources``, ``prompts``) to be refetched.
+
+        ``announced=False`` (a check of our own): report the refetch only if it differs.
+        """
+        for kind in kinds:
+            self._dirty[kind] = self._dirty.get(kind, False) or announced
+        if kinds:
+            self._wake.set()
 
     @property
     def marked(self) -> frozenset[str]:
@@ -73,11 +83,16 @@ class CatalogKeeper:
         return frozenset(self._dirty)
 
     def notice(self, message: object) -> bool:
-        """Mark the kind a ``list_changed`` notification names; False for other messages."""
+        """Mark the kind a ``list_changed`` notification names; False for other messages.
+
+        While a ``listen`` subscription is open the SDK delivers each change both ways; the
+        subscription's event is the one counted, so one change makes one refetch.
+        """
         kind = _NOTIFICATIONS.get(type(message))
         if kind is None:
             return False
-        self.mark(kind)
+        if kind not in self._listening:
+            self.mark(kind)
         return True
 
     async def refresher(self, client: Client) -> None:
@@ -85,12 +100,12 @@ class CatalogKeeper:
         while True:
             await self._wake.wait()
             self._wake = trio.Event()
-            kinds, self._dirty = self._dirty, set()
+            kinds, self._dirty = self._dirty, {}
             for kind in ("tools", "resources", "prompts"):
                 if kind in kinds:
-                    await self._refresh(client, kind)
+                    await self._refresh(client, kind, announced=kinds[kind])
 
-    async def _refresh(self, client: Client, kind: str) -> None:
+    async def _refresh(self, client: Client, kind: str, *, announced: bool) -> None:
         try:
             catalog, parts = await refetch(
                 client, self.catalog, kind, time_limit=self._time_limit, log=self._log
@@ -103,7 +118,7 @@ class CatalogKeeper:
         changed = catalog != self.catalog
         self.catalog = catalog
         self._log.debug("server.list_refetched", what=kind, changed=changed)
-        if self._on_catalog is not None:
+        if self._on_catalog is not None and (announced or changed):
             try:
                 self._on_catalog(catalog, parts)
             except Exception:
@@ -123,6 +138,9 @@ class CatalogKeeper:
             return
         delay = 1.0
         while True:
+            # From the request on, changes are the subscription's to report: the SDK would
+            # also deliver them as notifications, and one change would make two refetches.
+            self._listening = frozenset(kinds)
             try:
                 # Bounds the wait for the acknowledgment only; lifted once subscribed.
                 with trio.CancelScope(deadline=trio.current_time() + ack_timeout) as ack_scope:
@@ -134,7 +152,7 @@ class CatalogKeeper:
                         ack_scope.deadline = math.inf
                         delay = 1.0
                         # Changes between the last listing and the acknowledgment would be lost.
-                        self.mark(*kinds)
+                        self.mark(*kinds, announced=False)
                         async for event in subscription:
                             kind = _EVENTS.get(type(event))
                             if kind is not None:
@@ -147,5 +165,9 @@ class CatalogKeeper:
                 self._log.debug("server.listen_failed", error=self._redact(error.error.message))
             except (SubscriptionLost, TimeoutError) as error:
                 self._log.debug("server.listen_lost", error=self._redact(str(error)))
+            finally:
+                # Notifications count again; a check catches any ignored while subscribing.
+                self._listening = frozenset()
+                self.mark(*kinds, announced=False)
             await trio.sleep(delay)
             delay = min(delay * 2, _LISTEN_RETRY_MAX)

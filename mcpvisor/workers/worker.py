@@ -10,66 +10,30 @@ business.
 
 from __future__ import annotations
 
-import contextvars
 import math
-from collections.abc import Iterable, Sequence
 from contextlib import AsyncExitStack
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
-import httpx2
-import mcp_types as types
 import trio
 from mcp import Client
 from mcp.client.session import IncomingMessage
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED
 
-from mcpvisor.specs import HttpSpec, InProcessSpec, ServerSpec, SseSpec, StdioSpec
+from mcpvisor.specs import ServerSpec
 from mcpvisor.specs._logging import library_logger
 from mcpvisor.specs.secrets import Redactor
 from mcpvisor.workers.callbacks import ServerSide
 from mcpvisor.workers.catalog import EMPTY_CATALOG
-from mcpvisor.workers.errors import (
-    RequestInterruptedError,
-    RequestTimeoutError,
-    StartError,
-    StartErrorKind,
-)
-from mcpvisor.workers.health import probe_loop
-from mcpvisor.workers.link import Link, WatchedTransport
+from mcpvisor.workers.errors import StartError
+from mcpvisor.workers.link import Link
 from mcpvisor.workers.listing import first_catalog
+from mcpvisor.workers.opening import Opening, describe, open_client, start_error
 from mcpvisor.workers.refresh import CatalogKeeper
-from mcpvisor.workers.remote import HttpStatusLog, http_client, is_session_gone
-from mcpvisor.workers.reports import ExitKind, Ready, WorkerExit, WorkerHooks
+from mcpvisor.workers.reports import Ready, WorkerExit, WorkerHooks
 from mcpvisor.workers.requests import Envelope
-from mcpvisor.workers.stdio import StdioTransport
+from mcpvisor.workers.serving import Serving, link_verdict
 
 _log = library_logger()
-
-_SSE_READ_TIMEOUT = 24 * 3600.0
-"""SSE streams idle between events; liveness is the probes' job, not a read timeout's."""
-
-_ANSWER_GRACE = 1.0
-"""After a link is lost, how long in-flight calls may take to collect answers already read.
-
-The SDK fails every call still waiting with "connection closed" within a scheduler pass of
-the read stream ending, so this bound is only reached if the SDK breaks that promise.
-"""
-
-_STOPPED = "stopped by its owner"
-_HTTP_STAND_IN = "Server returned an error response"
-"""The SDK's message for an HTTP error status with no JSON-RPC body."""
-
-
-def _client_info() -> types.Implementation:
-    try:
-        ours = version("mcpvisor")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        ours = "0"
-    return types.Implementation(name="mcpvisor", version=ours)
 
 
 async def run_worker(
@@ -112,8 +76,7 @@ async def run_worker(
     tree is killed and the child reaped. If the worker is cancelled instead, it tears down the
     same way and lets the cancellation propagate.
 
-    ``label`` names the server in logs and errors (default ``spec.name``). ``server_side``
-    holds the host's handlers, roots and subscriptions for this server (none: answer nothing).
+    ``label`` names the server in logs and errors (default ``spec.name``).
     """
     worker = _Worker(spec, requests, hooks or WorkerHooks(), label or spec.name)
     side = server_side or ServerSide(worker.name)
@@ -127,32 +90,9 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-_BAD_SPAWN = (FileNotFoundError, PermissionError, NotADirectoryError)
-"""Spawn errors that mean the spec is wrong (no such command, bad cwd), not that it is busy."""
-
-
-def _is_unreachable(error: BaseException) -> bool:
-    if isinstance(error, MCPError):
-        return error.code == CONNECTION_CLOSED
-    return isinstance(error, OSError | httpx2.HTTPError)
-
-
-_Tokens = Sequence[tuple[contextvars.ContextVar[Any], contextvars.Token[Any]]]
-
-
-def _apply(context: contextvars.Context | None) -> _Tokens:
-    """Set each of the caller's context variables in the current task; see :func:`_restore`."""
-    if context is None:
-        return ()
-    return [(var, var.set(value)) for var, value in context.items()]
-
-
-def _restore(tokens: _Tokens) -> None:
-    for var, token in reversed(tokens):
-        var.reset(token)
-
-
 class _Worker:
+    """Starts a session, hands it to :class:`Serving`, and turns its end into a verdict."""
+
     def __init__(
         self,
         spec: ServerSpec,
@@ -167,22 +107,12 @@ class _Worker:
         self.redact = Redactor(spec)
         self.s2c = ServerSide(name).session(name)
         self.log = _log.bind(server=name)
-        self.inflight: set[Envelope] = set()
+        self.opening = Opening()
         self.exit: WorkerExit | None = None
-        self.link: Link = Link()
-        self.http: HttpStatusLog | None = None
         self.keeper: CatalogKeeper | None = None
         self.early = CatalogKeeper(EMPTY_CATALOG, None, time_limit=0, log=self.log, redact=str)
         """Collects list changes announced before the first catalog was built."""
-        self.serving = False
-        self.ended = trio.Event()
-        self.drain = False
-        self.drained = trio.Event()
-        self.nursery: trio.Nursery | None = None
-        self.tasks = 0
-        self.idle = 0
-
-    # -- lifecycle ------------------------------------------------------------------------
+        self.serving: Serving | None = None
 
     async def run(self, task_status: trio.TaskStatus[Ready]) -> WorkerExit:
         t = self.spec.timeouts
@@ -198,13 +128,23 @@ class _Worker:
         try:
             with life:
                 async with AsyncExitStack() as stack:
-                    client = await self._open(stack)
-                    ready = await self._ready(client)
+                    client = await open_client(
+                        self.spec,
+                        stack,
+                        self.opening,
+                        name=self.name,
+                        redact=self.redact,
+                        message_handler=self._on_message,
+                        callbacks=self.s2c.client_kwargs(),
+                    )
+                    self.opening.link.on_lost = self._on_link_lost
+                    ready, keeper = await self._ready(client)
                     await self.s2c.prepare(client, t.request)
-                    if self.link.lost.is_set():
+                    if self.opening.link.lost.is_set():
                         raise self._start_error([])
                     life.deadline = math.inf
-                    started = self.serving = True
+                    serving = self.serving = self._serving()
+                    started = True
                     task_status.started(ready)
                     self.log.info(
                         "server.started",
@@ -212,7 +152,10 @@ class _Worker:
                         pid=ready.pid,
                         tools=len(ready.catalog.tools),
                     )
-                    self.exit = await self._serve(client, ready)
+                    async with trio.open_nursery() as answering:
+                        answering.start_soon(self.s2c.run, client, ready, t.request)
+                        self.exit = await serving.serve(client, ready, keeper)
+                        answering.cancel_scope.cancel()
                     life.deadline = trio.current_time() + t.shutdown
             if not started:
                 raise timed_out
@@ -226,14 +169,15 @@ class _Worker:
             if not started:
                 # The SDK may turn the deadline's cancellation into an error of its own.
                 expired = life.cancel_called
-                start_error = timed_out if expired else self._start_error(leaves)
-                self.log.info("server.start_failed", kind=start_error.kind, cause=start_error.cause)
-                raise start_error from None
-            if self.exit is None:
-                self._conclude(self._exit_from(leaves))
+                failure = timed_out if expired else self._start_error(leaves)
+                self.log.info("server.start_failed", kind=failure.kind, cause=failure.cause)
+                raise failure from None
+            if self.serving is not None and self.serving.exit is None:
+                self.serving.conclude(self._exit_from(leaves))
         finally:
-            if started:
-                self._finish_pending(
+            if self.serving is not None:
+                self.exit = self.serving.exit
+                self.serving.finish_pending(
                     "the worker was cancelled" if self.exit is None else self.exit.cause
                 )
         assert self.exit is not None
@@ -246,43 +190,7 @@ class _Worker:
         )
         return self.exit
 
-    async def _open(self, stack: AsyncExitStack) -> Client:
-        spec, t = self.spec, self.spec.timeouts
-        server: Any
-        if isinstance(spec, StdioSpec):
-            self.link = StdioTransport(
-                spec, server=self.name, shutdown_timeout=t.shutdown, redact=self.redact
-            )
-            server = self.link
-        elif isinstance(spec, HttpSpec):
-            self.http = HttpStatusLog()
-            http = await stack.enter_async_context(http_client(spec, self.http))
-            self.link = server = WatchedTransport(
-                streamable_http_client(spec.url, http_client=http)
-            )
-        elif isinstance(spec, SseSpec):
-            inner = sse_client(
-                spec.url,
-                headers=dict(spec.headers),
-                timeout=t.connect,
-                sse_read_timeout=_SSE_READ_TIMEOUT,
-            )
-            self.link = server = WatchedTransport(inner)
-        elif isinstance(spec, InProcessSpec):
-            server = spec.server
-        else:  # pragma: no cover - specs are validated
-            raise StartError(self.name, "config", f"unsupported spec {type(spec).__name__}")
-        self.link.on_lost = self._on_link_lost
-        client = Client(
-            server,
-            mode=spec.protocol,
-            client_info=_client_info(),
-            message_handler=self._on_message,
-            **self.s2c.client_kwargs(),
-        )
-        return await stack.enter_async_context(client)
-
-    async def _ready(self, client: Client) -> Ready:
+    async def _ready(self, client: Client) -> tuple[Ready, CatalogKeeper]:
         try:
             catalog = await first_catalog(
                 client, time_limit=self.spec.timeouts.request, log=self.log, redact=self.redact
@@ -291,9 +199,11 @@ class _Worker:
             if error.code == CONNECTION_CLOSED:
                 raise
             raise StartError(
-                self.name, "protocol", f"tools/list failed: {self._server_text(error)}"
+                self.name,
+                "protocol",
+                f"tools/list failed: {self.redact(error.error.message)[:500]}",
             ) from None
-        self.keeper = CatalogKeeper(
+        keeper = self.keeper = CatalogKeeper(
             catalog,
             self.hooks.on_catalog,
             time_limit=self.spec.timeouts.request,
@@ -301,270 +211,39 @@ class _Worker:
             redact=self.redact,
         )
         # Announced while the first listings were in flight: they may predate the change.
-        self.keeper.mark(*self.early.marked)
-        return Ready(catalog=catalog, pid=self.link.pid)
+        if self.early.marked:
+            keeper.mark(*self.early.marked)
+        return Ready(catalog=catalog, pid=self.opening.link.pid), keeper
 
-    def _start_error(self, leaves: list[BaseException]) -> StartError:
-        cause = self._describe(leaves)
-        kind: StartErrorKind
-        if self.link.lost.is_set():
-            kind = "protocol" if self.link.kind == "protocol" else "exited"
-            cause = self.link.cause or cause
-        elif any(isinstance(e, _BAD_SPAWN) for e in leaves):
-            kind = "config"
-        elif self.http is not None and self.http.failures:
-            # 401 (a wrong token) and 500 (a broken server) must read differently.
-            kind = "connect"
-            cause = f"the server answered {self.http.last}: {cause}"
-        elif any(_is_unreachable(e) for e in leaves):
-            kind = "connect"
-        elif isinstance(self.spec, InProcessSpec) and not any(
-            isinstance(e, MCPError) for e in leaves
-        ):
-            kind = "exited"  # the server's own code raised: it died while starting
-        else:
-            kind = "protocol"
-        return StartError(self.name, kind, self.redact(cause))
-
-    def _exit_from(self, leaves: list[BaseException]) -> WorkerExit:
-        if self.link.lost.is_set():
-            return self._exit_from_link()
-        return WorkerExit("abnormal", f"the session failed: {self._describe(leaves)}")
-
-    def _exit_from_link(self) -> WorkerExit:
-        link = self.link
-        returncode = link.returncode
-        kind: ExitKind = "normal" if link.kind == "exited" and returncode == 0 else "abnormal"
-        return WorkerExit(kind, self.redact(link.cause or "the connection was lost"), returncode)
-
-    def _describe(self, leaves: Iterable[BaseException]) -> str:
-        parts = []
-        for leaf in leaves:
-            text = str(leaf.error.message if isinstance(leaf, MCPError) else leaf)
-            parts.append(f"{type(leaf).__name__}: {text}" if text else type(leaf).__name__)
-        # Redacted before it is cut, so a secret at the cut cannot leak its first half.
-        return self.redact("; ".join(parts[:3]))[:500] or "unknown error"
-
-    def _server_text(self, error: MCPError) -> str:
-        return self.redact(error.error.message)[:500]
-
-    # -- the end of a session -------------------------------------------------------------
-
-    def _conclude(self, exit: WorkerExit) -> bool:
-        """Record the verdict (the first wins) and tell the owner of a loss at once."""
-        if self.exit is not None:
-            return False
-        self.exit = exit
-        if exit.kind != "stopped" and self.hooks.on_lost is not None:
-            try:
-                self.hooks.on_lost(exit.cause, exit.kind)
-            except Exception:
-                self.log.exception("server.hook_failed", hook="on_lost")
-        return True
-
-    def _finish(self, exit: WorkerExit, *, drain: bool = False) -> None:
-        """End serving with ``exit`` (the first call wins), failing pending requests now.
-
-        ``drain`` (the link was lost): calls in flight are left to collect the answers the
-        transport already read; the SDK fails the rest with "connection closed" at once.
-        """
-        if not self._conclude(exit):
-            return
-        self.drain = drain
-        self._fail_queued(exit.cause)
-        if not drain:
-            self._interrupt_inflight(exit.cause)
-        if not self.inflight:
-            self.drained.set()
-        self.ended.set()
+    def _serving(self) -> Serving:
+        return Serving(
+            self.spec,
+            self.requests,
+            self.hooks,
+            name=self.name,
+            redact=self.redact,
+            log=self.log,
+            link=self.opening.link,
+            http=self.opening.http,
+        )
 
     def _on_link_lost(self, link: Link) -> None:
-        if self.serving:
-            self._finish(self._exit_from_link(), drain=True)
+        # Before serving starts, the start itself fails and reports the link's cause.
+        if self.serving is not None:
+            self.serving.on_link_lost(link)
 
-    def _finish_pending(self, cause: str) -> None:
-        self._interrupt_inflight(cause)
-        self._fail_queued(cause)
+    def _start_error(self, leaves: list[BaseException]) -> StartError:
+        return start_error(self.spec, self.opening, leaves, name=self.name, redact=self.redact)
 
-    def _interrupt_inflight(self, cause: str) -> None:
-        for envelope in list(self.inflight):
-            self._interrupt(envelope, cause)
-        self.inflight.clear()
-
-    def _fail_queued(self, cause: str) -> None:
-        while True:
-            try:
-                envelope = self.requests.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                break
-            self._interrupt(envelope, cause, sent=False)
-
-    def _interrupt(self, envelope: Envelope, cause: str, *, sent: bool = True) -> None:
-        error = RequestInterruptedError(self.name, envelope.operation.name, cause, sent=sent)
-        envelope.reply.set_error(error)
-
-    # -- serving --------------------------------------------------------------------------
-
-    async def _serve(self, client: Client, ready: Ready) -> WorkerExit:
-        t = self.spec.timeouts
-        keeper = self.keeper
-        assert keeper is not None
-        async with trio.open_nursery() as nursery:
-            self.nursery = nursery
-            nursery.start_soon(keeper.refresher, client)
-            nursery.start_soon(self.s2c.run, client, ready, t.request)
-            if t.probe_interval is not None:
-                nursery.start_soon(self._probes, client, ready)
-            if ready.modern:
-                nursery.start_soon(keeper.listen, client, t.request)
-            self._add_serving_task(client, ready)
-            await self.ended.wait()
-            if self.drain:
-                with trio.move_on_after(_ANSWER_GRACE):
-                    await self.drained.wait()
-            assert self.exit is not None
-            self._finish_pending(self.exit.cause)
-            nursery.cancel_scope.cancel()
-        assert self.exit is not None
-        return self.exit
-
-    def _add_serving_task(self, client: Client, ready: Ready) -> None:
-        assert self.nursery is not None
-        self.tasks += 1
-        self.nursery.start_soon(self._serving_task, client, ready)
-
-    async def _serving_task(self, client: Client, ready: Ready) -> None:
-        """Serve envelopes one after another until the session ends.
-
-        Tasks are added only when every existing one is busy, up to ``max_concurrency``, and
-        live as long as the session: no task is spawned per request, and an idle worker
-        holds one.
-        """
-        requests = self.requests
-        while self.exit is None:
-            self.idle += 1
-            try:
-                # A queued envelope is taken without yielding; only an empty queue blocks.
-                try:
-                    envelope = requests.receive_nowait()
-                except trio.WouldBlock:
-                    envelope = await requests.receive()
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                self._finish(WorkerExit("stopped", _STOPPED))
-                return
-            finally:
-                self.idle -= 1
-            if self.exit is not None:
-                self._interrupt(envelope, self.exit.cause, sent=False)
-                return
-            if self.idle == 0 and self.tasks < self.spec.max_concurrency:
-                self._add_serving_task(client, ready)
-            await self._serve_one(client, ready, envelope)
-
-    async def _serve_one(self, client: Client, ready: Ready, envelope: Envelope) -> None:
-        if envelope.reply.done:
-            return
-        scope = envelope.scope
-        if scope.cancel_called:
-            self._interrupt(envelope, "cancelled by the caller before it was sent", sent=False)
-            return
-        start = trio.current_time()
-        # The caller's deadline, when it set one, replaces the server's default bound; the
-        # caller's own scope carries it, so a request costs one cancel scope.
-        deadline = (
-            envelope.deadline
-            if math.isfinite(envelope.deadline)
-            else start + self.spec.timeouts.request
-        )
-        scope.deadline = min(scope.deadline, deadline)
-        self.inflight.add(envelope)
-        tokens = _apply(envelope.context)
-        try:
-            with scope:
-                try:
-                    result = await envelope.operation.perform(client, ready)
-                except MCPError as error:
-                    self._on_mcp_error(envelope, error)
-                except Exception as error:
-                    envelope.reply.set_error(error)
-                else:
-                    envelope.reply.set_result(result)
-            if scope.cancelled_caught:
-                if trio.current_time() >= deadline:
-                    timeout = RequestTimeoutError(
-                        self.name, envelope.operation.name, deadline - start
-                    )
-                    envelope.reply.set_error(timeout)
-                else:
-                    self._interrupt(envelope, "cancelled by the caller")
-        finally:
-            _restore(tokens)
-            # Unanswered means the worker itself is ending: its cleanup answers the reply.
-            if envelope.reply.done:
-                self.inflight.discard(envelope)
-                if self.exit is not None and not self.inflight:
-                    self.drained.set()
-
-    def _on_mcp_error(self, envelope: Envelope, error: MCPError) -> None:
-        if self.http is not None and is_session_gone(error):
-            self._session_gone(error)
-        elif error.code == CONNECTION_CLOSED:
-            # The link's own verdict (with the exit status) is usually in by now.
-            if self.link.lost.is_set() and self.serving:
-                self._finish(self._exit_from_link(), drain=True)
-            else:
-                cause = f"the connection closed ({self._server_text(error)})"
-                self._finish(WorkerExit("abnormal", cause))
-        else:
-            envelope.reply.set_error(self._for_host(error))
-            return
-        # The session is over (perhaps already being stopped): the caller learns that, not
-        # the transport's own error.
-        assert self.exit is not None
-        self._interrupt(envelope, self.exit.cause)
-
-    def _for_host(self, error: MCPError) -> MCPError:
-        """The server's error as the host may see it: redacted, with the HTTP status if any."""
-        message = error.error.message
-        text = self.redact(message)
-        if message == _HTTP_STAND_IN and self.http is not None and self.http.last is not None:
-            text = f"{message} ({self.http.last})"
-        data = error.error.data
-        if isinstance(data, str):
-            data = self.redact(data)
-        if text == message and data is error.error.data:
-            return error
-        return MCPError(code=error.code, message=text, data=data)
-
-    def _session_gone(self, error: MCPError) -> None:
-        said = self._server_text(error)
-        if self.http is not None and self.http.last is not None:
-            said = f"{self.http.last}: {said}"
-        self._finish(
-            WorkerExit(
-                "abnormal",
-                f"the server no longer knows this session ({said}); it has probably restarted",
-            )
-        )
-
-    # -- health and list changes ------------------------------------------------------------
-
-    async def _probes(self, client: Client, ready: Ready) -> None:
-        await probe_loop(
-            client,
-            ready,
-            self.spec.timeouts,
-            http=self.http,
-            on_failed=lambda cause: self._finish(WorkerExit("abnormal", cause)),
-            on_session_gone=self._session_gone,
-            log=self.log,
-            redact=self.redact,
-        )
+    def _exit_from(self, leaves: list[BaseException]) -> WorkerExit:
+        if self.opening.link.lost.is_set():
+            return link_verdict(self.opening.link, self.redact)
+        return WorkerExit("abnormal", f"the session failed: {describe(leaves, self.redact)}")
 
     async def _on_message(self, message: IncomingMessage) -> None:
         self.s2c.on_message(message)
         if (self.keeper or self.early).notice(message):
             pass
         elif isinstance(message, Exception):
-            self.log.debug("server.transport_error", error=self._describe([message]))
+            self.log.debug("server.transport_error", error=describe([message], self.redact))
         await trio.lowlevel.checkpoint()

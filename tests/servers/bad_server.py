@@ -35,6 +35,7 @@ tools:
 - ``big(mb, order)``: with ``order`` ``ts``, the id comes last, as the TypeScript SDK writes it.
 - ``touch_tools()``: send ``tools/list_changed`` without changing anything.
 - ``leak_env(name)``: answer with a JSON-RPC error that repeats environment variable ``name``.
+- ``meta()``: answer with the request's ``_meta`` as JSON text.
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ EXTRA = (
     "reply_then_exit",
     "touch_tools",
     "leak_env",
+    "meta",
 )
+META: dict[str, Any] = {}
 PINGS = 0
 CHAIN = """
 import os, subprocess, sys, time
@@ -137,6 +140,8 @@ def call_tool(request_id: object, name: str, args: dict[str, Any]) -> None:
     elif name == "reply_then_exit":
         raw.result(request_id, raw.text("answered"))
         os._exit(0)
+    elif name == "meta":
+        raw.result(request_id, raw.text(json.dumps(META)))
     elif name == "leak_env":
         value = os.environ.get(str(args.get("name")), "")
         raw.error(request_id, -32099, f"cannot open the database with {value}")
@@ -187,6 +192,9 @@ def handle(message: dict[str, Any], answer_initialize: bool) -> None:
         sys.stderr.write(f"method {method}\n")
         sys.stderr.flush()
     request_id = message.get("id")
+    if method == "tools/call":
+        META.clear()
+        META.update((message.get("params") or {}).get("_meta") or {})
     if request_id is not None and method == "ping":
         PINGS += 1
         pattern = _flag("--ping-pattern")

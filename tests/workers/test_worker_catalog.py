@@ -103,14 +103,42 @@ async def test_every_modern_era_refetch_reaches_the_hook_even_unchanged() -> Non
     spec = InProcessSpec(name="modern", server=modern_server(), timeouts=FAST)
     async with running(spec, hooks=WorkerHooks(on_catalog=seen)) as worker:
         assert worker.ready is not None and worker.ready.modern
-        # Subscribing refetches once: a change before the acknowledgment is not lost.
-        await seen.wait(1)
+        # A change announced before the subscription is acknowledged is caught by the check
+        # the subscription makes, which reports only a difference: touch until one is heard.
+        with trio.fail_after(30):
+            while not seen.calls:
+                await worker.call("call_tool", name="touch")
+                with trio.move_on_after(0.5):
+                    await seen.wait(1)
+        assert seen.calls[0][0].tools == worker.ready.catalog.tools
+        heard = len(seen.calls)
         await worker.call("call_tool", name="touch")
-        await seen.wait(2)
+        await seen.wait(heard + 1)
+        assert seen.calls[heard][0].tools == worker.ready.catalog.tools
         await worker.call("call_tool", name="grow")
         await seen.until(lambda: "new_tool" in {tool.name for tool in seen.calls[-1][0].tools})
     assert {parts for _, parts in seen.calls} == {frozenset({"tools"})}
-    assert seen.calls[1][0].tools == worker.ready.catalog.tools
+
+
+async def test_the_subscriptions_own_check_reports_nothing_unchanged() -> None:
+    calls: list[frozenset[CatalogPart]] = []
+    heard = trio.Event()
+
+    def on_catalog(catalog: Catalog, parts: frozenset[CatalogPart]) -> None:
+        calls.append(parts)
+        heard.set()
+
+    spec = InProcessSpec(name="modern", server=modern_server(), timeouts=FAST)
+    async with running(spec, hooks=WorkerHooks(on_catalog=on_catalog)) as worker:
+        # touch's refetch comes after the subscription's own check, in the one refresher.
+        with trio.fail_after(30):
+            while not heard.is_set():
+                await worker.call("call_tool", name="touch")
+                with trio.move_on_after(0.5):
+                    await heard.wait()
+    # Only announced refetches were reported: none for resources or prompts, which the
+    # subscription also checked.
+    assert set(calls) == {frozenset({"tools"})}
 
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("REQUEST_ID", default="unset")

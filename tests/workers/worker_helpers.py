@@ -42,11 +42,14 @@ class Running:
         return envelope
 
     async def call(self, op: str, **args: Any) -> Any:
-        """Send a request and return its result (or raise its error)."""
-        return await self.submit(op, **args).reply.wait()
+        """Send a request and return its result (or raise its error), within 60 s."""
+        with trio.fail_after(60):
+            return await self.submit(op, **args).reply.wait()
 
     async def wait_exit(self) -> WorkerExit:
-        await self.exited.wait()
+        """Wait (at most 60 s) until the worker has returned."""
+        with trio.fail_after(60):
+            await self.exited.wait()
         assert self.exit is not None
         return self.exit
 

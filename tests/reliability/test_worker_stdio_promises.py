@@ -4,6 +4,8 @@ escaped daemons, a host that dies. Each test fails on a worker without the behav
 
 from __future__ import annotations
 
+import contextvars
+import json
 import os
 import signal
 import subprocess
@@ -253,3 +255,35 @@ async def test_an_error_that_echoes_a_secret_reaches_the_host_redacted() -> None
             await worker.call("call_tool", name="leak_env", arguments={"name": "DB_PASSWORD"})
     assert caught.value.error.message == "cannot open the database with ***"
     assert caught.value.code == -32099
+
+
+# -- contexts (#13 item 5, worker side) -------------------------------------------------------
+
+
+async def test_the_sdk_span_of_a_call_has_the_callers_span_as_parent() -> None:
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+
+    caller_span = trace.NonRecordingSpan(
+        trace.SpanContext(
+            trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+            span_id=0x00F067AA0BA902B7,
+            is_remote=False,
+            trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+        )
+    )
+    async with running(bad()) as worker:
+        token = otel_context.attach(trace.set_span_in_context(caller_span))
+        try:
+            context = contextvars.copy_context()
+        finally:
+            otel_context.detach(token)
+        envelope = worker.submit("call_tool", name="meta")
+        envelope.context = context
+        with trio.fail_after(30):
+            traced = json.loads(text_of(await envelope.reply.wait()))
+        untraced = json.loads(text_of(await worker.call("call_tool", name="meta")))
+    # With no tracer installed the SDK's span carries its parent's context, and the SDK
+    # injects it into _meta: the server sees the caller's trace.
+    assert traced["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c-")
+    assert "0af7651916cd43dd8448eb211c80319c" not in json.dumps(untraced)
