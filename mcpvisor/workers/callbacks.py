@@ -389,7 +389,7 @@ class SessionCallbacks:
             self._updated(str(message.params.uri))
 
     def _updated(self, uri: str) -> None:
-        if uri not in self.side.subscriptions or self.side.on_updated is None:
+        if self.side.on_updated is None:
             return
         event = ResourceUpdated(self.side.server, self.label, uri, trio.current_time())
         try:

@@ -136,6 +136,28 @@ def counter() -> str:
     return "0"
 
 
+@server.resource("res://items/{name}")
+def item(name: str) -> str:
+    """A resource template, for the typed-arguments tests."""
+    return f"item {name}"
+
+
+@server.prompt()
+def greet(language: str) -> str:
+    """A prompt whose argument completes."""
+    return f"Say hello in {language}."
+
+
+@server.completion()
+async def complete(ref: Any, argument: Any, context: Any) -> types.Completion:
+    """Languages for ``greet``, names for ``res://items/{name}``, by prefix."""
+    pool = (
+        ["english", "esperanto", "french"] if argument.name == "language" else ["apple", "avocado"]
+    )
+    prefix = argument.value or ""
+    return types.Completion(values=[v for v in pool if v.startswith(prefix)])
+
+
 async def _subscribe(ctx: Any, params: types.SubscribeRequestParams) -> types.EmptyResult:
     _state["subscribed"].append(str(params.uri))
     return types.EmptyResult()
