@@ -226,3 +226,15 @@ async def test_server_log_records_never_carry_a_configured_secret(
     assert all(secret not in repr(r.data) for r in host.logs)
     assert "token is" in str(host.logs[0].data)
     assert not any(secret in r.getMessage() for r in caplog.records)
+
+
+async def test_server_logs_never_reach_stdout(capfd: pytest.CaptureFixture[str]) -> None:
+    from tests.s2c.support import wait_for
+
+    host = Recorder()
+    spec = mv.SupervisorSpec([stdio_spec(protocol="legacy", handlers=host.handlers())])
+    async with mv.open_supervisor(spec) as client:
+        await client.call_tool("s2c", "log", {"count": 5, "level": "emergency"})
+        await wait_for(lambda: len(host.logs) >= 5)
+    out, _ = capfd.readouterr()
+    assert "line 0" not in out and "server.log" not in out
