@@ -15,7 +15,7 @@ longer than ``timeout`` seconds answers the server with a JSON-RPC error; the se
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypeAlias, get_args
 
 import attrs
@@ -72,9 +72,6 @@ class ServerLog:
     logger: str | None = None
 
 
-SamplingResult: TypeAlias = (
-    "types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData"
-)
 SamplingHandler: TypeAlias = Callable[
     [HandlerContext, types.CreateMessageRequestParams],
     Awaitable[types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData],
@@ -92,8 +89,6 @@ RootsHandler: TypeAlias = Callable[[HandlerContext], Awaitable[Iterable[str | ty
 LoggingHandler: TypeAlias = Callable[[ServerLog], object]
 """``def on_log(record)``: called synchronously for each server log record that is kept. It
 must not block; a raising callback is logged and ignored."""
-
-Roots: TypeAlias = "tuple[types.Root, ...] | RootsHandler"
 
 
 def _roots(value: object) -> object:
@@ -135,7 +130,8 @@ class ClientHandlers:
       log records at all without one). None leaves the server's default (2025 era) and opts in
       to nothing (2026 era).
     - ``timeout``: seconds a sampling, elicitation or roots handler may take before the server
-      gets an error instead.
+      gets an error instead (default 300). Handlers given with one call use their own
+      ``timeout`` when it is set.
     - ``disabled``: names from :data:`CAPABILITIES` this spec switches off, whatever a less
       specific spec set: a server spec's ``ClientHandlers(disabled={"sampling"})`` hides the
       supervisor's sampling handler from that one server.
@@ -277,11 +273,6 @@ def handlers_to_config(handlers: ClientHandlers | None) -> dict[str, Any]:
     if handlers.log_level is not None:
         out["log_level"] = handlers.log_level
     return out
-
-
-def root_uris(roots: Sequence[types.Root]) -> list[str]:
-    """The URIs of ``roots``, as strings."""
-    return [str(root.uri) for root in roots]
 
 
 __all__ = [

@@ -275,7 +275,10 @@ class SessionCallbacks:
         handler, is_routed = self._pick(kind)
         if handler is None:
             return types.ErrorData(code=INVALID_REQUEST, message=f"{kind} is not supported")
-        timeout = self.side.handlers.answer_timeout
+        routed_timeout = (_ROUTED.get() or self.side.routed or NO_HANDLERS).timeout
+        timeout = (
+            routed_timeout if is_routed and routed_timeout else self.side.handlers.answer_timeout
+        )
         hctx = self._context(ctx, is_routed)
         try:
             with trio.move_on_after(timeout) as scope:

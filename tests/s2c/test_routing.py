@@ -70,3 +70,20 @@ async def test_routed_answers_over_stdio(protocol: str, shared: bool) -> None:
         assert all(s.startswith("s2c~") for s in sessions), sessions
     assert all(ctx.routed and ctx.server == "s2c" for _, ctx in caller.asked)
     assert [kind for kind, _ in host.asked] == ["sampling"]
+
+
+async def test_a_routed_handler_keeps_its_own_timeout() -> None:
+    from mcp.shared.exceptions import MCPError
+
+    async def stuck(ctx: mv.HandlerContext, params: object) -> object:
+        await trio.sleep_forever()
+
+    host = Recorder("host")
+    spec = mv.SupervisorSpec([stdio_spec(protocol="2026-07-28", handlers=host.handlers())])
+    async with mv.open_supervisor(spec) as client:
+        mine = mv.ClientHandlers(sampling=stuck, timeout=0.5)  # type: ignore[arg-type]
+        with trio.fail_after(60), pytest.raises(MCPError, match=r"within 0\.5s"):
+            await client.call_tool("s2c", "ask_model", {"prompt": "x"}, handlers=mine)
+        # The shared session is fine, and the host's handler still answers.
+        result = await client.call_tool("s2c", "ask_model", {"prompt": "y"})
+        assert text_of(result) == "host says y"
