@@ -59,13 +59,18 @@ class WorkerExit:
 class WorkerHooks:
     """Callbacks a worker makes while serving. Each is optional, synchronous and must not block.
 
-    - ``on_catalog(catalog, parts)``: after every ``list_changed`` refetch (a notification in
-      the handshake era, a ``listen`` event in the 2026-07-28 era), with the new catalog and
-      the parts that were refetched, even when nothing differs, so a relay can pass it on.
-    - ``on_lost(cause, kind)``: the moment the worker knows the session is gone (the link was
-      lost, the HTTP session expired, probes failed), before teardown starts, so the owner can
-      act at once. The :class:`WorkerExit` returned later carries the same kind and cause.
-      Not called when the owner stopped the worker.
+    - ``on_catalog(catalog, parts)``: after every ``list_changed`` refetch a server announced
+      (a notification in the handshake era, a ``listen`` event in the 2026-07-28 era), with
+      the new catalog and the parts that were refetched, even when nothing differs, so a relay
+      can pass it on. (The check a ``listen`` subscription makes of its own accord reports
+      only a difference.)
+    - ``on_lost(cause, kind)``: as soon as the worker knows the session is gone, before
+      teardown starts, so the owner can act at once: synchronously when the HTTP session
+      expired or probes failed; when the link was lost, once the calls in flight have taken
+      the answers the transport had already read (a scheduler pass or two), so an owner that
+      fails outstanding requests then cannot beat an answer. Queued envelopes have been failed
+      as unsent by then. The :class:`WorkerExit` returned later carries the same kind and
+      cause. Not called when the owner stopped the worker.
 
     A hook that raises is logged and otherwise ignored.
     """

@@ -95,25 +95,32 @@ class Serving:
 
     # -- the end of a session -------------------------------------------------------------
 
-    def conclude(self, exit: WorkerExit) -> bool:
-        """Record the verdict (the first wins) and tell the owner of a loss at once."""
+    def conclude(self, exit: WorkerExit, *, report: bool = True) -> bool:
+        """Record the verdict (the first wins) and, with ``report``, tell the owner of a loss."""
         if self.exit is not None:
             return False
         self.exit = exit
-        if exit.kind != "stopped" and self.hooks.on_lost is not None:
+        if report:
+            self._report_lost()
+        return True
+
+    def _report_lost(self) -> None:
+        exit = self.exit
+        if exit is not None and exit.kind != "stopped" and self.hooks.on_lost is not None:
             try:
                 self.hooks.on_lost(exit.cause, exit.kind)
             except Exception:
                 self.log.exception("server.hook_failed", hook="on_lost")
-        return True
 
     def _finish(self, exit: WorkerExit, *, drain: bool = False) -> None:
         """End serving with ``exit`` (the first call wins), failing pending requests now.
 
         ``drain`` (the link was lost): calls in flight are left to collect the answers the
-        transport already read; the SDK fails the rest with "connection closed" at once.
+        transport already read; the SDK fails the rest with "connection closed" within a
+        scheduler pass or two. The owner hears of the loss once they have (see :meth:`serve`),
+        so that an owner that fails outstanding requests on ``on_lost`` cannot beat an answer.
         """
-        if not self.conclude(exit):
+        if not self.conclude(exit, report=not drain):
             return
         self.drain = drain
         self._fail_queued(exit.cause)
@@ -128,6 +135,7 @@ class Serving:
         self._finish(link_verdict(link, self.redact), drain=True)
 
     def finish_pending(self, cause: str) -> None:
+        """Fail every request in flight and every envelope still queued with ``cause``."""
         self._interrupt_inflight(cause)
         self._fail_queued(cause)
 
@@ -165,6 +173,8 @@ class Serving:
             if self.drain:
                 with trio.move_on_after(_ANSWER_GRACE):
                     await self.drained.wait()
+                # Still before teardown: the transport's cleanup starts when serving ends.
+                self._report_lost()
             assert self.exit is not None
             self.finish_pending(self.exit.cause)
             nursery.cancel_scope.cancel()

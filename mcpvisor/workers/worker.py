@@ -65,7 +65,7 @@ async def run_worker(
 
     - the server went away (process exit, closed connection, expired HTTP session,
       ``timeouts.probe_misses`` consecutive failed probes): ``normal`` or ``abnormal``, and
-      ``hooks.on_lost`` was called with the same verdict the moment it was known;
+      ``hooks.on_lost`` was called with the same verdict before teardown began;
     - the owner closed the send side of ``requests``: ``stopped``.
 
     Either way every request in flight, and every envelope still queued, fails with

@@ -72,6 +72,18 @@ async def test_an_answer_written_just_before_a_clean_exit_is_delivered() -> None
         assert caught.value.cause == "the server process exited with code 0"
 
 
+async def test_through_the_handle_an_answer_before_a_clean_exit_is_delivered() -> None:
+    import mcpvisor as mv
+
+    policy = mv.RestartPolicy(max_restarts=100, within=600, backoff=mv.Backoff(initial=0, jitter=0))
+    spec = mv.SupervisorSpec(servers=[bad(restart=policy)])
+    async with mv.open_supervisor(spec) as client:
+        for _ in range(20):
+            with trio.fail_after(60):
+                result = await client.call_tool("bad", "reply_then_exit", {}, timeout=30)
+            assert text_of(result) == "answered"
+
+
 # -- one message too large fails only itself (#12 item 2) ------------------------------------
 
 
