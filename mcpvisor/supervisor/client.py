@@ -23,6 +23,7 @@ from mcpvisor.supervisor.errors import UnknownServerError, UnknownToolError
 from mcpvisor.supervisor.events import Subscription
 from mcpvisor.supervisor.lifecycle import ServerState
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
+from mcpvisor.workers import listing
 from mcpvisor.workers.catalog import Catalog
 from mcpvisor.workers.operations import (
     OPERATIONS,
@@ -141,7 +142,13 @@ class SupervisorClient:
         if status is None:
             raise UnknownServerError(server, self._names(snapshot))
         tools = snapshot.catalog(server).tools
-        if tools and status.state is ServerState.ACTIVE and not any(t.name == tool for t in tools):
+        # Refused only against a listing that cannot have been cut: a tool past the cut exists.
+        if (
+            tools
+            and len(tools) < listing.MAX_LIST_ITEMS
+            and status.state is ServerState.ACTIVE
+            and not any(t.name == tool for t in tools)
+        ):
             raise UnknownToolError(server, tool, [t.name for t in tools])
         result: CallToolResult = await self._runtime.dispatch(  # type: ignore[assignment]
             server,

@@ -400,6 +400,8 @@ class Supervisor:
             self._on_event(event)
         for command in decision.commands:
             self._execute(command)
+        # A hook reading the status mid-decision may have built a snapshot: retire it too.
+        self._snapshot = None
         self._startup_changed.set()
 
     def _on_event(self, event: LifecycleEvent) -> None:
@@ -674,10 +676,13 @@ class Supervisor:
 
     def _build_snapshot(self) -> Snapshot:
         life = self._lifecycle
+        known = life.members
         servers: dict[str, ServerStatus] = {}
         catalogs: dict[str, Catalog] = {}
         for name in self._order:
-            slot = self._slots[name]
+            slot = self._slots.get(name)
+            if slot is None or name not in known:
+                continue  # being removed by the decision in progress
             record = life.record(name)
             servers[name] = ServerStatus(
                 name=name,

@@ -8,7 +8,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import trio
@@ -258,6 +258,26 @@ async def test_a_raising_hook_fails_nothing() -> None:
     assert [c.outcome for c in hooks.finished()] == ["ok"]
 
 
+async def test_a_hook_may_read_the_status_mid_decision() -> None:
+    class Reader(mv.Hooks):
+        client: mv.SupervisorClient | None = None
+        seen: ClassVar[list[tuple[str, ...]]] = []
+
+        def state_changed(self, event: mv.LifecycleEvent) -> None:
+            if self.client is not None:
+                self.seen.append(tuple(self.client.status().servers))
+
+    a, b = FakeServer("alpha"), FakeServer("beta")
+    reader = Reader()
+    async with mv.open_supervisor(spec_of(a, b), hooks=reader) as client:
+        reader.client = client
+        await client.remove_server("beta")
+        assert list(client.status().servers) == ["alpha"]
+        await client.stop("alpha")
+        assert client.status().servers["alpha"].state is mv.ServerState.STOPPED
+    assert reader.seen and all(names in (("alpha", "beta"), ("alpha",)) for names in reader.seen)
+
+
 def test_hooks_must_be_hooks() -> None:
     with pytest.raises(TypeError):
         mv.Supervisor(mv.SupervisorSpec(servers=[]), hooks=[object()])  # type: ignore[list-item]
@@ -378,6 +398,13 @@ async def test_request_builds_operations_by_name() -> None:
         assert read.contents[0].text == "memo about x"
 
 
+def _nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
 @pytest.mark.parametrize(
     ("call", "parameter"),
     [
@@ -385,6 +412,9 @@ async def test_request_builds_operations_by_name() -> None:
         (lambda c: c.call_tool("alpha", "add", {"a": "\ud83d"}), "arguments"),
         (lambda c: c.call_tool("alpha", "add", {1: 2}), "arguments"),
         (lambda c: c.call_tool("alpha", "add", {"a": object()}), "arguments"),
+        (lambda c: c.call_tool("alpha", "add", {"a": _nested(500)}), "arguments"),
+        (lambda c: c.call_tool("alpha", "add", {}, meta=[("k", "v")]), "meta"),
+        (lambda c: c.get_prompt("alpha", "review", {"code": 1}), "arguments"),
         (lambda c: c.request("alpha", "teleport", {}), "op"),
         (lambda c: c.request("alpha", "read_resource", {}), "uri"),
         (lambda c: c.request("alpha", "read_resource", ["uri"]), "args"),
@@ -445,3 +475,17 @@ def test_qualified_names_round_trip_through_the_handle(server: str, tool: str) -
             assert text_of(result) == tool
 
     trio.run(main)
+
+
+async def test_a_tool_past_a_cut_listing_is_still_forwarded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mcpvisor.workers import listing
+
+    monkeypatch.setattr(listing, "MAX_LIST_ITEMS", 3)
+    a = FakeServer("alpha")
+    async with mv.open_supervisor(spec_of(a)) as client:
+        listed = {t.name for t in client.catalog("alpha").tools}
+        assert len(listed) == 3 and "whose_context" not in listed
+        # Not in the (cut) catalog, yet it exists: the server answers, not the handle.
+        assert text_of(await client.call_tool("alpha", "whose_context", {})) == "unset"
