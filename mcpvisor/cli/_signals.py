@@ -35,6 +35,8 @@ STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
 """The signals every command handles: each stops it cleanly unless its plan says otherwise."""
 
 _PR_SET_CHILD_SUBREAPER = 36
+_REAP_INTERVAL = 5.0
+_subreaper = False
 
 
 @attrs.define
@@ -77,6 +79,8 @@ async def stop_signals(plan: SignalPlan | None = None) -> AsyncIterator[Stopped]
                         stopped.scope.cancel()
 
             nursery.start_soon(watch)
+            if _subreaper:
+                nursery.start_soon(_reap_adopted_periodically)
             with stopped.scope:
                 yield stopped
             nursery.cancel_scope.cancel()
@@ -93,16 +97,19 @@ class Interrupted(Exception):
 
 def become_subreaper() -> bool:
     """Make this process adopt orphaned descendants (Linux); False where it cannot."""
+    global _subreaper
     if not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+        _subreaper = bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
     except (OSError, AttributeError):
-        return False
+        _subreaper = False
+    return _subreaper
 
 
-def _children(pid: int) -> list[int]:
+def _child_stats(pid: int) -> list[tuple[int, str, int]]:
+    """``(pid, state letter, session id)`` of every child of ``pid``."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -113,8 +120,35 @@ def _children(pid: int) -> list[int]:
             continue
         fields = raw[raw.rindex(")") + 2 :].split()
         if int(fields[1]) == pid:
-            found.append(int(entry.name))
+            found.append((int(entry.name), fields[0], int(fields[3])))
     return found
+
+
+def _children(pid: int) -> list[int]:
+    return [child for child, _, _ in _child_stats(pid)]
+
+
+def reap_adopted_zombies() -> list[int]:
+    """Reap the exited children that are not session leaders; return their pids.
+
+    Those are adopted orphans (a double-forked daemon is never a session leader, by design):
+    left unreaped they would sit in the process table until the command exits. Every child
+    this process spawns itself (each server, the demo's HTTP server) leads its own session,
+    so their exit statuses are left for the code that awaits them.
+    """
+    reaped = []
+    for pid, state, session in _child_stats(os.getpid()):
+        if state == "Z" and session != pid:
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    reaped.append(pid)
+    return reaped
+
+
+async def _reap_adopted_periodically() -> None:
+    while True:
+        await trio.sleep(_REAP_INTERVAL)
+        await trio.to_thread.run_sync(reap_adopted_zombies)
 
 
 def _reap_zombies() -> None:

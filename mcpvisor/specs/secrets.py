@@ -71,17 +71,23 @@ def maskable(secret: str) -> bool:
 
 def header_parts(value: str) -> set[str]:
     """``value`` and the credentials inside it: ``Bearer t`` gives ``t``, ``Basic b64`` also
-    the decoded ``user:password`` and its password, ``k=v, k2="v2"`` each value."""
+    the decoded ``user:password`` and its password, ``k=v; k2="v2"`` each value.
+
+    A value with neither an auth scheme nor ``k=v`` pairs (``application/json``) is a secret
+    only whole: its words are not taken apart, so they do not mask ordinary text.
+    """
     parts = {value}
     words = [w for w in _HEADER_PARTS.split(value.strip()) if w]
+    scheme = len(words) > 1 and words[0].lower() in _AUTH_SCHEMES
     for i, word in enumerate(words):
-        if i == 0 and word.lower() in _AUTH_SCHEMES and len(words) > 1:
+        if scheme and i == 0:
             continue
-        parts.add(word.strip('"'))
         pair = _PAIR.fullmatch(word)
         if pair is not None and pair.group(2).strip('="'):
             parts.add(pair.group(2).strip('"'))
-        if words[0].lower() == "basic" and i == 1:
+        elif scheme:
+            parts.add(word.strip('"'))
+        if scheme and i == 1 and words[0].lower() == "basic":
             parts |= _basic_parts(word)
     return parts
 

@@ -175,3 +175,30 @@ def test_a_reader_that_goes_away_stops_the_demo_quietly_and_cleanly(
     assert proc.returncode == 141, err
     assert "error" not in err and "Traceback" not in err
     assert _gone(pids, timeout=5) == []
+
+
+def _state(pid: int) -> str | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()[0]
+
+
+def test_run_reaps_an_adopted_daemon_that_exits_while_it_runs(
+    tmp_path: Path, spawn: list[subprocess.Popen[str]]
+) -> None:
+    proc = _start(spawn, "run", "--json", _config(tmp_path, "--daemon-seconds", "0.5"))
+    assert proc.stdout is not None
+    read_until_ready(proc.stdout)
+    daemon = _wait_for(tmp_path / "daemon")
+    # It exits half a second in; as an adopted child of `run` it would stay a zombie until
+    # `run` exits, unless `run` reaps it.
+    deadline = time.monotonic() + 60
+    while _state(daemon) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _state(daemon) is None, f"daemon {daemon} still {_state(daemon)}"
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0

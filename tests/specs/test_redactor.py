@@ -131,3 +131,15 @@ def test_redact_urls_masks_any_url_credentials() -> None:
         redact_urls(text) == 'HTTP Request: POST https://h.example/mcp?token=*** "HTTP/1.1 200 OK"'
     )
     assert redact_urls("see https://docs.example/x") == "see https://docs.example/x"
+
+
+def test_plain_header_values_are_secrets_only_whole() -> None:
+    spec = HttpSpec(
+        name="a",
+        url="https://h/mcp",
+        headers={"Accept": "application/json, text/event-stream", "Cookie": "sid=abcdef12; x=1"},
+    )
+    redact = Redactor(spec)
+    assert redact("expected application/json") == "expected application/json"
+    assert redact("session abcdef12 expired") == "session *** expired"
+    assert redact("sent application/json, text/event-stream") == "sent ***"
