@@ -29,6 +29,7 @@ from mcpvisor.specs import (
     UsageError,
 )
 from mcpvisor.specs.config import dump_config, load_config
+from mcpvisor.specs.handlers import ClientHandlers, HandlerContext, ServerLog
 from mcpvisor.supervisor import (
     CommandRefusedError,
     EventsLost,
@@ -51,6 +52,7 @@ from mcpvisor.supervisor import (
     open_supervisor,
 )
 from mcpvisor.workers import RequestInterruptedError, RequestTimeoutError, StartError
+from mcpvisor.workers.callbacks import ResourceUpdated
 from mcpvisor.workers.catalog import EMPTY_CATALOG, Catalog, CatalogPart
 from mcpvisor.workers.operations import (
     OPERATIONS,
@@ -78,11 +80,13 @@ __all__ = [
     "CallTool",
     "Catalog",
     "CatalogPart",
+    "ClientHandlers",
     "CommandRefusedError",
     "Complete",
     "ConfigError",
     "EventsLost",
     "GetPrompt",
+    "HandlerContext",
     "Hooks",
     "HttpSpec",
     "InProcessSpec",
@@ -103,7 +107,9 @@ __all__ = [
     "RequestOutcome",
     "RequestTimeoutError",
     "RequiredServerError",
+    "ResourceUpdated",
     "RestartPolicy",
+    "ServerLog",
     "ServerSpec",
     "ServerState",
     "ServerStatus",

@@ -26,6 +26,7 @@ from mcpvisor.specs._config_files import MAX_DEPTH, DuplicateKeysDict, read_conf
 from mcpvisor.specs._config_vars import VariableError, escape, expand
 from mcpvisor.specs._logging import library_logger
 from mcpvisor.specs.errors import ConfigError, Problem
+from mcpvisor.specs.handlers import CONFIG_KEYS, handlers_from_config, handlers_to_config
 from mcpvisor.specs.policy import STRATEGIES
 from mcpvisor.specs.servers import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -63,7 +64,7 @@ _TRANSPORT_KEYS: Final[Mapping[Transport, frozenset[str]]] = {
 _A: Final[Mapping[Transport, str]] = {"stdio": "a stdio", "http": "an http", "sse": "an sse"}
 _ALL_TRANSPORT_KEYS: Final = frozenset().union(*_TRANSPORT_KEYS.values())
 _HOST_KEYS: Final = frozenset({"type", "transport", "disabled"})
-_NOT_CONFIG_KEYS: Final = frozenset({"name", "secrets"})
+_NOT_CONFIG_KEYS: Final = frozenset({"name", "secrets", "handlers"})
 _SUPERVISED_FIELDS: Final = tuple(
     f.name for f in attrs.fields(_Supervised) if f.name not in _NOT_CONFIG_KEYS
 )
@@ -361,7 +362,7 @@ class _Loader:
             self.problem(path, f"server name {problem}")
         label = name if isinstance(name, str) and problem is None else "server"
         transport = self.transport(path, entry)
-        known = _HOST_KEYS | _ALL_TRANSPORT_KEYS | set(_SUPERVISED_FIELDS)
+        known = _HOST_KEYS | _ALL_TRANSPORT_KEYS | set(_SUPERVISED_FIELDS) | set(CONFIG_KEYS)
         for key in entry:
             key_path = _join(path, key)
             if key == "envFile":
@@ -380,6 +381,10 @@ class _Loader:
         layers = [(entry, path)] if defaults is None else [defaults, (entry, path)]
         before = len(self.problems)
         kwargs, origins = self.supervised(layers, path, groups)
+        try:
+            kwargs["handlers"] = handlers_from_config(entry, path)
+        except ConfigError as e:
+            self.problems.extend(e.problems)
         # Invalid or missing values are reported where they are read, and replaced by valid
         # placeholders so that the spec's own checks still run on everything else.
         cls: type[StdioSpec | HttpSpec | SseSpec]
@@ -641,6 +646,7 @@ def _make_converter(*, omit_defaults: bool = True) -> cattrs.Converter:
         _cattrs_omit_if_default=omit_defaults,
         name=override(omit=True),
         secrets=override(omit=True),
+        handlers=override(omit=True),
     )
 
     def entry(spec: StdioSpec | HttpSpec | SseSpec) -> dict[str, Any]:
@@ -662,6 +668,7 @@ def _make_converter(*, omit_defaults: bool = True) -> cattrs.Converter:
             if spec.headers:
                 out["headers"] = dict(spec.headers)
         out.update(supervised(spec))
+        out.update(handlers_to_config(spec.handlers))
         return _escaped(out)  # type: ignore[no-any-return]
 
     def refuse(spec: InProcessSpec) -> dict[str, Any]:

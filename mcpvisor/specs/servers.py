@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from mcpvisor.specs.errors import ConfigError, _Checker
+from mcpvisor.specs.handlers import ClientHandlers
 from mcpvisor.specs.policy import STRATEGIES, RestartPolicy, Strategy, Timeouts
 
 StartMode = Literal["eager", "lazy"]
@@ -128,6 +129,8 @@ class _Supervised:
     - ``max_concurrency``: requests served at once; more wait their turn.
     - ``max_isolated``: isolated sessions open at once; more callers wait.
     - ``protocol``: how the protocol era is negotiated; one of :data:`PROTOCOL_ERAS`.
+    - ``handlers``: this server's answers to sampling, elicitation, roots and logs, over the
+      supervisor's (see :class:`~mcpvisor.ClientHandlers`); None inherits them all.
     - ``secrets``: values to treat as credentials wherever they appear (in ``args``, the url,
       ``cwd``...), on top of env and header values and URL credentials. :func:`load_config`
       records every value that came from ``${VAR}`` expansion here. Masked in the repr and in
@@ -144,6 +147,7 @@ class _Supervised:
     max_concurrency: int = 32
     max_isolated: int = 4
     protocol: str = "auto"
+    handlers: ClientHandlers | None = None
     secrets: frozenset[str] = attrs.field(
         factory=frozenset, converter=_frozen_secrets, eq=False, hash=False, repr=False
     )
@@ -202,6 +206,11 @@ class _Supervised:
             c.require(
                 False, "protocol", f"{message}; did you mean {close[0]!r}?" if close else message
             )
+        c.require(
+            self.handlers is None or isinstance(self.handlers, ClientHandlers),
+            "handlers",
+            "must be a ClientHandlers or None",
+        )
 
     def _finish(self, c: _Checker) -> None:
         label = self.name if isinstance(self.name, str) and self.name else "<unnamed>"
@@ -331,11 +340,13 @@ class SupervisorSpec:
     """Every server to supervise, in declared order, and the strategy of each group.
 
     Declared order matters: servers start in it, stop in reverse, and ``rest_for_one`` restarts
-    the failed member and the ones declared after it.
+    the failed member and the ones declared after it. ``handlers`` answer what servers ask of
+    their client (sampling, elicitation, roots, logs); a server spec's own override them.
     """
 
     servers: tuple[ServerSpec, ...] = attrs.field(converter=_spec_tuple)
     groups: Mapping[str, Strategy] = attrs.field(factory=dict, converter=_frozen_groups, hash=False)
+    handlers: ClientHandlers = attrs.field(factory=ClientHandlers, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         c = _Checker()

@@ -16,6 +16,9 @@ import trio
 
 from mcpvisor.specs import ServerSpec, qualify, split_qualified
 from mcpvisor.specs.errors import UsageError
+from mcpvisor.specs.handlers import ClientHandlers, LogLevel
+from mcpvisor.supervisor import answering
+from mcpvisor.supervisor.answering import ResourceUpdated
 from mcpvisor.supervisor.errors import UnknownServerError, UnknownToolError
 from mcpvisor.supervisor.events import Subscription
 from mcpvisor.supervisor.lifecycle import ServerState
@@ -103,13 +106,16 @@ class SupervisorClient:
         timeout: float | None = None,
         progress: ProgressCallback | None = None,
         meta: Mapping[str, Any] | None = None,
+        handlers: ClientHandlers | None = None,
     ) -> CallToolResult:
         """Call a tool: ``call_tool("files", "read", {...})`` or ``call_tool("files__read", {})``.
 
         Returns the SDK's ``CallToolResult``; a result with ``is_error`` set is a result, not
         an exception. Errors the server answers with arrive unchanged as the SDK's
         ``MCPError``. ``progress(progress, total, message)`` receives the server's progress
-        notifications; ``meta`` is sent as the request's ``_meta``.
+        notifications; ``meta`` is sent as the request's ``_meta``. ``handlers`` answer the
+        questions the server asks during this call (sampling, elicitation, roots) instead of
+        the server's own; see "Answering servers" in the README.
         """
         if isinstance(tool_or_arguments, str):
             server, tool = server_or_qualified, tool_or_arguments
@@ -119,6 +125,18 @@ class SupervisorClient:
                 raise UnknownToolError(server_or_qualified, server_or_qualified, ())
             server, tool = parts
             arguments = tool_or_arguments
+        if handlers is not None:
+            return await answering.call_tool_routed(
+                self,
+                server,
+                tool,
+                arguments,
+                handlers,
+                self._runtime.answering,
+                timeout=timeout,
+                progress=progress,
+                meta=meta,
+            )
         snapshot = self._runtime.snapshot()
         status = snapshot.status.servers.get(server)
         if status is None:
@@ -193,6 +211,45 @@ class SupervisorClient:
         return await self._runtime.dispatch(
             server, name, lambda: _from_args(op, args), timeout=timeout
         )
+
+    # ---- answering servers ------------------------------------------------------------------
+
+    async def subscribe_resource(self, server: str, uri: str) -> None:
+        """Subscribe to changes of ``uri`` on ``server``, now and after every restart.
+
+        Updates arrive as :class:`~mcpvisor.ResourceUpdated` on :meth:`resource_updates`.
+        2025-era sessions send ``resources/subscribe``; 2026-07-28 ones hold a
+        ``subscriptions/listen`` stream. Raises :class:`~mcpvisor.UsageError` if the running
+        server offers no subscriptions.
+        """
+        self._runtime.answering.subscribe_resource(server, uri)
+        await trio.lowlevel.checkpoint()
+
+    async def unsubscribe_resource(self, server: str, uri: str) -> None:
+        """Stop the subscription to ``uri`` on ``server`` (no error if there was none)."""
+        self._runtime.answering.unsubscribe_resource(server, uri)
+        await trio.lowlevel.checkpoint()
+
+    async def set_roots(self, roots: Any, *, server: str | None = None) -> None:
+        """Replace the roots every server (or only ``server``) is given, and tell live sessions.
+
+        ``roots`` is a list of ``file://`` URIs or ``Root`` objects, or a roots handler.
+        """
+        self._runtime.answering.set_roots(roots, server)
+        await trio.lowlevel.checkpoint()
+
+    async def set_logging_level(self, server: str, level: LogLevel) -> None:
+        """Ask ``server`` for log records at ``level`` and above, now and after restarts."""
+        self._runtime.answering.set_log_level(server, level)
+        await trio.lowlevel.checkpoint()
+
+    def resource_updates(
+        self, *, buffer: int = 1024
+    ) -> AbstractAsyncContextManager[AsyncIterator[ResourceUpdated]]:
+        """Receive every :class:`~mcpvisor.ResourceUpdated` of subscribed resources while the
+        block runs. Holds at most ``buffer`` unread updates; past that the oldest are dropped.
+        """
+        return self._runtime.answering.feed(buffer)
 
     # ---- catalogs ---------------------------------------------------------------------------
 
@@ -328,16 +385,19 @@ class SupervisorClient:
         await self._runtime.remove(name)
 
     @asynccontextmanager
-    async def isolated(self, name: str) -> AsyncIterator[IsolatedSession]:
+    async def isolated(
+        self, name: str, *, handlers: ClientHandlers | None = None
+    ) -> AsyncIterator[IsolatedSession]:
         """A dedicated, fresh session to ``name`` for the block, torn down on exit.
 
         AG2's session-per-query pattern, done safely: the session lives in a temporary worker
         in the supervisor's nursery (visible in ``status()`` as ``name~N``, emitting events
         like any worker) and is stopped when the block exits, even on error or cancellation.
         At most ``max_isolated`` of a server's isolated sessions exist at once; more callers
-        wait their turn. Never restarted: if it crashes, its requests fail.
+        wait their turn. Never restarted: if it crashes, its requests fail. ``handlers``
+        (over the server's own) answer what the server asks this session.
         """
-        async with self._runtime.isolated(name) as label:
+        async with self._runtime.isolated(name, handlers) as label:
             yield IsolatedSession(self, label, name)
 
 

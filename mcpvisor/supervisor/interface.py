@@ -11,15 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias
 
 import attrs
 
 from mcpvisor.specs import ServerSpec
+from mcpvisor.specs.handlers import ClientHandlers
 from mcpvisor.supervisor.events import Subscription
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
 from mcpvisor.workers.catalog import EMPTY_CATALOG, Catalog
 from mcpvisor.workers.operations import Operation
+
+if TYPE_CHECKING:
+    from mcpvisor.supervisor.answering import Answering
 
 Control: TypeAlias = Literal["restart", "stop", "drop", "revive"]
 """Host commands that act on one server (see :meth:`RuntimeInterface.control`)."""
@@ -88,8 +92,16 @@ class RuntimeInterface(Protocol):
         """Stop ``server`` and forget it; returns once its worker has torn down (bounded)."""
         ...
 
-    def isolated(self, server: str) -> AbstractAsyncContextManager[str]:
-        """A fresh, never-restarted session of ``server`` for the block; yields its label."""
+    def isolated(
+        self, server: str, handlers: ClientHandlers | None = None
+    ) -> AbstractAsyncContextManager[str]:
+        """A fresh, never-restarted session of ``server`` for the block; yields its label.
+        ``handlers`` (over the server's own) answer what the server asks that session."""
+        ...
+
+    @property
+    def answering(self) -> Answering:
+        """Handlers, roots and resource subscriptions per server (answering servers)."""
         ...
 
     def subscribe(self, *, buffer: int = 1024) -> AbstractAsyncContextManager[Subscription]:

@@ -33,6 +33,8 @@ from mcpvisor.specs import (
 )
 from mcpvisor.specs._logging import library_logger
 from mcpvisor.specs.errors import UsageError
+from mcpvisor.specs.handlers import ClientHandlers
+from mcpvisor.supervisor.answering import Answering
 from mcpvisor.supervisor.client import SupervisorClient
 from mcpvisor.supervisor.errors import (
     RequiredServerError,
@@ -248,6 +250,8 @@ class Supervisor:
         self._isolated_count = 0
         self._isolation_limits: dict[str, trio.Semaphore] = {}
         self._snapshot: Snapshot | None = None
+        self.answering = Answering(self)
+        """Handlers, roots and subscriptions per server, kept across restarts."""
 
     # ---- the shell's loop -------------------------------------------------------------
 
@@ -365,6 +369,7 @@ class Supervisor:
                 slot.scope.cancel()
             slot.notify()
         self._bus.close()
+        self.answering.close()
 
     def _spawn(self, fn: Callable[..., Any], *args: object) -> None:
         """Start a task of the supervisor's own, in the context captured when ``run`` began.
@@ -438,6 +443,7 @@ class Supervisor:
                 self._escalation = RequiredServerError(command.server, command.cause)
                 self._stop_requested.set()
         elif isinstance(command, Forget):
+            self.answering.forget(command.server)
             slot = self._slots.pop(command.server, None)
             if slot is not None:
                 slot.removed = True
@@ -534,6 +540,7 @@ class Supervisor:
                         receive,
                         hooks,
                         label=name,
+                        server_side=self.answering.side(name, slot.spec),
                         task_status=_ReadyReport(self, name, generation),
                     )
                 except StartError as error:
@@ -868,7 +875,9 @@ class Supervisor:
             await slot.worker_done.wait()
 
     @asynccontextmanager
-    async def isolated(self, server: str) -> AsyncIterator[str]:
+    async def isolated(
+        self, server: str, handlers: ClientHandlers | None = None
+    ) -> AsyncIterator[str]:
         """See :meth:`RuntimeInterface.isolated`."""
         if self._closing:
             raise ServerUnavailableError(server, None, "the supervisor is shutting down")
@@ -877,6 +886,7 @@ class Supervisor:
             raise UnknownServerError(server, self._order)
         async with self._isolation_limit(server):
             label = self._add_isolated(slot.spec)
+            self.answering.isolate(label, server, slot.spec, handlers)
             try:
                 iso = self._slots[label]
                 while self._lifecycle.state_of(label) is ServerState.STARTING:

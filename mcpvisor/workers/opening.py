@@ -7,7 +7,7 @@ step failed and whose cause is redacted, so it is safe to log and to show.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -59,10 +59,12 @@ async def open_client(
     name: str,
     redact: Callable[[str], str],
     message_handler: MessageHandlerFnT,
+    callbacks: Mapping[str, Any] | None = None,
 ) -> Client:
     """Enter the transport and the SDK client for ``spec`` on ``stack``; fill in ``opening``.
 
     ``spec.protocol`` is the client's ``mode``: how the protocol era is negotiated.
+    ``callbacks`` are the server-to-client callbacks (see :mod:`mcpvisor.workers.callbacks`).
     """
     t = spec.timeouts
     server: Any
@@ -88,7 +90,11 @@ async def open_client(
     else:  # pragma: no cover - specs are validated
         raise StartError(name, "config", f"unsupported spec {type(spec).__name__}")
     client = Client(
-        server, mode=spec.protocol, client_info=_client_info(), message_handler=message_handler
+        server,
+        mode=spec.protocol,
+        client_info=_client_info(),
+        message_handler=message_handler,
+        **(callbacks or {}),
     )
     return await stack.enter_async_context(client)
 

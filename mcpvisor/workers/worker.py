@@ -22,6 +22,7 @@ from mcp_types import CONNECTION_CLOSED
 from mcpvisor.specs import ServerSpec
 from mcpvisor.specs._logging import library_logger
 from mcpvisor.specs.secrets import Redactor
+from mcpvisor.workers.callbacks import ServerSide
 from mcpvisor.workers.catalog import EMPTY_CATALOG
 from mcpvisor.workers.errors import StartError
 from mcpvisor.workers.link import Link
@@ -41,6 +42,7 @@ async def run_worker(
     hooks: WorkerHooks | None = None,
     *,
     label: str | None = None,
+    server_side: ServerSide | None = None,
     task_status: trio.TaskStatus[Ready] = trio.TASK_STATUS_IGNORED,
 ) -> WorkerExit:
     """Own one session to the server ``spec`` describes, serving ``requests`` until it ends.
@@ -77,6 +79,8 @@ async def run_worker(
     ``label`` names the server in logs and errors (default ``spec.name``).
     """
     worker = _Worker(spec, requests, hooks or WorkerHooks(), label or spec.name)
+    side = server_side or ServerSide(worker.name)
+    worker.s2c = side.session(worker.name, redact=worker.redact)
     return await worker.run(task_status)
 
 
@@ -101,6 +105,7 @@ class _Worker:
         self.hooks = hooks
         self.name = name
         self.redact = Redactor(spec)
+        self.s2c = ServerSide(name).session(name)
         self.log = _log.bind(server=name)
         self.opening = Opening()
         self.exit: WorkerExit | None = None
@@ -130,9 +135,11 @@ class _Worker:
                         name=self.name,
                         redact=self.redact,
                         message_handler=self._on_message,
+                        callbacks=self.s2c.client_kwargs(),
                     )
                     self.opening.link.on_lost = self._on_link_lost
                     ready, keeper = await self._ready(client)
+                    await self.s2c.prepare(client, t.request)
                     if self.opening.link.lost.is_set():
                         raise self._start_error([])
                     life.deadline = math.inf
@@ -145,7 +152,10 @@ class _Worker:
                         pid=ready.pid,
                         tools=len(ready.catalog.tools),
                     )
-                    self.exit = await serving.serve(client, ready, keeper)
+                    async with trio.open_nursery() as answering:
+                        answering.start_soon(self.s2c.run, client, ready, t.request)
+                        self.exit = await serving.serve(client, ready, keeper)
+                        answering.cancel_scope.cancel()
                     life.deadline = trio.current_time() + t.shutdown
             if not started:
                 raise timed_out
@@ -231,6 +241,7 @@ class _Worker:
         return WorkerExit("abnormal", f"the session failed: {describe(leaves, self.redact)}")
 
     async def _on_message(self, message: IncomingMessage) -> None:
+        self.s2c.on_message(message)
         if (self.keeper or self.early).notice(message):
             pass
         elif isinstance(message, Exception):
