@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("arguments", nargs="?", default="{}", help="a JSON object (default {})")
     call.add_argument("--timeout", type=float, default=None, help="seconds to wait for the call")
     _add_output(call)
+
+    from mcpvisor.gateway.command import add_parser as add_serve
+
+    add_serve(sub, common)
     return parser
 
 

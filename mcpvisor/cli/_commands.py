@@ -30,6 +30,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from mcpvisor.cli._demo import run_demo
 
         return run_demo(args)
+    if args.command == "serve":
+        from mcpvisor.gateway.command import cmd_serve
+
+        return cmd_serve(args)
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": cmd_run,
         "check": cmd_check,

@@ -63,7 +63,7 @@ _A: Final[Mapping[Transport, str]] = {"stdio": "a stdio", "http": "an http", "ss
 _ALL_TRANSPORT_KEYS: Final = frozenset().union(*_TRANSPORT_KEYS.values())
 _HOST_KEYS: Final = frozenset({"type", "transport", "disabled"})
 _SUPERVISED_FIELDS: Final = tuple(f.name for f in attrs.fields(_Supervised) if f.name != "name")
-_MCPVISOR_KEYS: Final = ("defaults", "groups")
+_MCPVISOR_KEYS: Final = ("defaults", "groups", "gateway")  # gateway: mcpvisor/gateway/options.py
 
 
 def load_config(
