@@ -14,6 +14,7 @@ where :meth:`Gateway._register_relays` says.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from contextlib import suppress
 from importlib.metadata import version
 from typing import Any, TypeVar
 
@@ -45,7 +46,7 @@ from mcpvisor.gateway.view import (
 )
 from mcpvisor.specs import MCPVisorError
 from mcpvisor.supervisor import ServerUnavailableError, SupervisorClient
-from mcpvisor.workers import ProgressCallback, RequestInterruptedError, RequestTimeoutError
+from mcpvisor.workers import RequestInterruptedError, RequestTimeoutError
 from mcpvisor.workers.catalog import CatalogPart
 
 log = structlog.get_logger("mcpvisor")
@@ -69,6 +70,9 @@ _MODERN_EVENTS: Mapping[CatalogPart, ServerEvent] = {
     "resources": ResourcesListChanged(),
     "resource_templates": ResourcesListChanged(),
 }
+
+
+_UNAVAILABLE = (ServerUnavailableError, RequestTimeoutError, RequestInterruptedError)
 
 
 def forwarded_meta(meta: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -99,6 +103,33 @@ def own_hop(result: _ResultT) -> _ResultT:
         return result
     kept = {k: v for k, v in meta.items() if not k.startswith(_PER_HOP_META)}
     return result.model_copy(update={"meta": kept or None})
+
+
+class _Relay:
+    """Progress from downstream to the gateway's client, in arrival order, never blocking.
+
+    The SDK runs each progress callback in a task of its own, so a callback that waited for
+    the client could be overtaken by the result; queueing at once and draining before the
+    result goes out keeps every notification ahead of the response. A full queue drops
+    progress (it is advisory) rather than stalling the call.
+    """
+
+    def __init__(self) -> None:
+        self._send, self._receive = trio.open_memory_channel[
+            tuple[float, float | None, str | None]
+        ](256)
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
+        with suppress(trio.WouldBlock, trio.ClosedResourceError):
+            self._send.send_nowait((progress, total, message))
+
+    def close(self) -> None:
+        self._send.close()
+
+    async def forward(self, ctx: ServerRequestContext[Any]) -> None:
+        async with self._receive:
+            async for progress, total, message in self._receive:
+                await ctx.session.report_progress(progress, total, message)
 
 
 class Gateway:
@@ -179,7 +210,7 @@ class Gateway:
         self.view = new
         if changed:
             log.debug("gateway.list_changed", parts=sorted(changed))
-            await self._announce(changed)
+            await self.announce(changed)
         return changed
 
     # ---- listings -------------------------------------------------------------------------
@@ -225,29 +256,38 @@ class Gateway:
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         server, tool = self._resolve("tools", params.name)
-        progress: ProgressCallback | None = None
-        if ctx.meta and _progress_token(ctx.meta) is not None:
-
-            async def relay(progress: float, total: float | None, message: str | None) -> None:
-                await ctx.session.report_progress(progress, total, message)
-
-            progress = relay
-
-        try:
-            result = await source.call_tool(
-                self.client,
-                server,
-                tool,
-                params.arguments,
-                meta=forwarded_meta(ctx.meta),
-                progress=progress,
-            )
+        wants_progress = bool(ctx.meta) and _progress_token(ctx.meta or {}) is not None
+        failure: Exception | None = None
+        async with trio.open_nursery() as nursery:
+            # The nursery only hosts the progress relay; errors are kept out of it so they
+            # reach the SDK as themselves, not wrapped in an exception group.
+            progress = self._progress_relay(ctx, nursery) if wants_progress else None
+            try:
+                result = await source.call_tool(
+                    self.client,
+                    server,
+                    tool,
+                    params.arguments,
+                    meta=forwarded_meta(ctx.meta),
+                    progress=progress,
+                )
+            except Exception as error:
+                failure = error
+            finally:
+                if progress is not None:
+                    progress.close()
+        if failure is None:
             return own_hop(result)
-        except (ServerUnavailableError, RequestTimeoutError, RequestInterruptedError) as error:
+        if isinstance(
+            failure, ServerUnavailableError | RequestTimeoutError | RequestInterruptedError
+        ):
             # The model can act on these (retry later, use another tool): a tool error result.
-            return types.CallToolResult(content=[types.TextContent(text=str(error))], is_error=True)
-        except MCPVisorError as error:
-            raise _protocol_error(error) from error
+            return types.CallToolResult(
+                content=[types.TextContent(text=str(failure))], is_error=True
+            )
+        if isinstance(failure, MCPVisorError):
+            raise _protocol_error(failure) from failure
+        raise failure
 
     async def _get_prompt(
         self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
@@ -296,6 +336,11 @@ class Gateway:
             raise _protocol_error(error) from error
         return own_hop(result)
 
+    def _progress_relay(self, ctx: ServerRequestContext[Any], nursery: trio.Nursery) -> _Relay:
+        relay = _Relay()
+        nursery.start_soon(relay.forward, ctx)
+        return relay
+
     # ---- telling clients ------------------------------------------------------------------
 
     async def _on_initialized(
@@ -310,7 +355,14 @@ class Gateway:
         if stack is not None:
             stack.callback(self._sessions.pop, key, None)
 
-    async def _announce(self, parts: frozenset[CatalogPart]) -> None:
+    async def announce(self, parts: frozenset[CatalogPart]) -> None:
+        """Tell every client that the listings ``parts`` changed.
+
+        Handshake-era connections get ``notifications/*/list_changed`` on their standalone
+        channel (over HTTP, the client's GET stream: what is sent before the client has
+        opened it is lost, as with any SDK server); 2026-era listeners get an event. A
+        connection that fails or takes longer than a few seconds is forgotten.
+        """
         methods = sorted({_LEGACY_NOTICES[p] for p in parts})
         for key, session in list(self._sessions.items()):
             try:
