@@ -25,13 +25,17 @@ from mcpvisor.specs import (
     StdioSpec,
     SupervisorSpec,
     Timeouts,
+    UsageError,
 )
 from mcpvisor.specs.config import dump_config, load_config
 from mcpvisor.supervisor import (
     CommandRefusedError,
     EventsLost,
+    Hooks,
     IsolatedSession,
     LifecycleEvent,
+    RequestCall,
+    RequestOutcome,
     RequiredServerError,
     ServerState,
     ServerStatus,
@@ -46,21 +50,28 @@ from mcpvisor.supervisor import (
     open_supervisor,
 )
 from mcpvisor.workers import RequestInterruptedError, RequestTimeoutError, StartError
+from mcpvisor.workers.catalog import EMPTY_CATALOG, Catalog, CatalogPart
 
 __version__ = _version("mcpvisor")
 
 __all__ = [
+    "EMPTY_CATALOG",
     "Backoff",
+    "Catalog",
+    "CatalogPart",
     "CommandRefusedError",
     "ConfigError",
     "EventsLost",
+    "Hooks",
     "HttpSpec",
     "InProcessSpec",
     "IsolatedSession",
     "LifecycleEvent",
     "MCPVisorError",
     "Problem",
+    "RequestCall",
     "RequestInterruptedError",
+    "RequestOutcome",
     "RequestTimeoutError",
     "RequiredServerError",
     "RestartPolicy",
@@ -80,6 +91,7 @@ __all__ = [
     "ToolEntry",
     "UnknownServerError",
     "UnknownToolError",
+    "UsageError",
     "__version__",
     "dump_config",
     "load_config",

@@ -8,6 +8,7 @@ from mcpvisor.supervisor.errors import (
     UnknownToolError,
 )
 from mcpvisor.supervisor.events import EventsLost, Subscription
+from mcpvisor.supervisor.hooks import Hooks, RequestCall, RequestOutcome
 from mcpvisor.supervisor.lifecycle import CommandRefusedError, LifecycleEvent, ServerState
 from mcpvisor.supervisor.runtime import Supervisor, open_supervisor
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
@@ -15,8 +16,11 @@ from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
 __all__ = [
     "CommandRefusedError",
     "EventsLost",
+    "Hooks",
     "IsolatedSession",
     "LifecycleEvent",
+    "RequestCall",
+    "RequestOutcome",
     "RequiredServerError",
     "ServerState",
     "ServerStatus",

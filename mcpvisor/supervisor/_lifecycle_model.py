@@ -347,7 +347,9 @@ class LifecycleEvent:
     changes to FAILED and on the STARTING that the backoff timer begins (for a group restart,
     the number of the member that failed); ``delay`` is the scheduled backoff on changes to
     FAILED; ``cause`` is the error text behind the change, if any. The runtime also emits
-    ``"tools_changed"`` events; the core never does.
+    ``"tools_changed"``, ``"resources_changed"`` and ``"prompts_changed"`` events (old and new
+    both the current state, reason the kind), one per part a ``list_changed`` refetched even
+    when nothing differs; the core never does.
     """
 
     server: str
@@ -358,7 +360,9 @@ class LifecycleEvent:
     attempt: int = 0
     delay: float | None = None
     cause: str | None = None
-    kind: Literal["state", "tools_changed", "escalation"] = "state"
+    kind: Literal[
+        "state", "escalation", "tools_changed", "resources_changed", "prompts_changed"
+    ] = "state"
 
 
 @attrs.frozen
