@@ -175,6 +175,11 @@ class Gateway:
         self.server.add_notification_handler(
             "notifications/initialized", types.NotificationParams, self._on_initialized
         )
+        # Registered by hand: the constructor's on_set_logging_level warns that 2026-07-28
+        # deprecates logging, but 2025-era clients still set levels.
+        self.server.add_request_handler(
+            "logging/setLevel", types.SetLevelRequestParams, self._set_logging_level
+        )
         self._register_relays()
 
     # ---- what the transports need -----------------------------------------------------
@@ -216,7 +221,8 @@ class Gateway:
     # ---- listings -------------------------------------------------------------------------
 
     async def _build(self) -> View:
-        catalogs = await source.catalogs(self.client)
+        await trio.lowlevel.checkpoint()
+        catalogs = source.catalogs(self.client)
         return build_view(catalogs, self.options, namespaced=self._namespaced)
 
     async def _list_tools(
@@ -263,11 +269,10 @@ class Gateway:
             # reach the SDK as themselves, not wrapped in an exception group.
             progress = self._progress_relay(ctx, nursery) if wants_progress else None
             try:
-                result = await source.call_tool(
-                    self.client,
+                result = await self.client.call_tool(
                     server,
                     tool,
-                    params.arguments,
+                    params.arguments or {},
                     meta=forwarded_meta(ctx.meta),
                     progress=progress,
                 )
@@ -341,6 +346,20 @@ class Gateway:
         nursery.start_soon(relay.forward, ctx)
         return relay
 
+    async def _set_logging_level(
+        self, ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        """Pass the level to every serving server that logs; one that fails is skipped."""
+        for server, catalog in source.catalogs(self.client):
+            caps = catalog.capabilities
+            if caps is None or caps.logging is None:
+                continue
+            try:
+                await self.client.request(server, "set_logging_level", {"level": params.level})
+            except Exception as error:
+                log.info("gateway.set_level_failed", server=server, error=str(error))
+        return types.EmptyResult()
+
     # ---- telling clients ------------------------------------------------------------------
 
     async def _on_initialized(
@@ -385,11 +404,11 @@ class Gateway:
     def _register_relays(self) -> None:
         """Where server-to-client relays plug in once the handle routes servers' questions.
 
-        Not served yet, because the handle has no routed handlers: ``resources/subscribe`` /
-        ``unsubscribe`` and ``notifications/resources/updated``, ``logging/setLevel`` and
-        ``notifications/message``, sampling, elicitation, roots and the 2026 input-required
-        flow. Until then the gateway does not advertise those capabilities, so clients do not
-        expect them.
+        Not served yet, because the handle has no routed handlers (issue 14):
+        ``resources/subscribe`` / ``unsubscribe`` and ``notifications/resources/updated``,
+        servers' log messages (``notifications/message``; ``logging/setLevel`` is passed
+        on), sampling, elicitation, roots and the 2026 input-required flow. Until then the
+        gateway does not advertise those capabilities, so clients do not expect them.
         """
 
     def _instructions(self) -> str | None:

@@ -69,7 +69,11 @@ async def grow(ctx: Context) -> str:
         return "extra"
 
     server.add_tool(extra, name="extra")
-    await ctx.request_context.session.send_tool_list_changed()
+    # Each era hears of it its own way: a notification, or an event on subscriptions/listen.
+    if ctx.request_context.protocol_version.startswith("2026"):
+        await ctx.notify_tools_changed()
+    else:
+        await ctx.request_context.session.send_tool_list_changed()
     return "grown"
 
 
