@@ -31,6 +31,7 @@ from rich.table import Table
 from bench.analysis import ANALYSIS
 from bench.common import HERE, Config, Outcome
 from bench.scenarios import crash, fanout, latency, listing, per_request, scale, startup, throughput
+from bench.scenarios import gateway as gateway_scenarios
 
 Scenario = Callable[[Config], Awaitable[Outcome]]
 
@@ -45,6 +46,8 @@ SCENARIOS: dict[int, Scenario] = {
     8: per_request.per_request,
     9: scale.scale,
     10: fanout.fanout,
+    11: gateway_scenarios.stdio,
+    12: gateway_scenarios.http,
 }
 
 
