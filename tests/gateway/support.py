@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +60,16 @@ async def http_gateway(
     spec: mv.SupervisorSpec,
     options: GatewayOptions | None = None,
     settings: HttpSettings | None = None,
+    metrics_app: Any = None,
     **gateway_args: Any,
 ) -> AsyncIterator[Running]:
     """A supervisor for ``spec`` and its gateway on 127.0.0.1 (ephemeral port)."""
     async with mv.open_supervisor(spec) as client, trio.open_nursery() as nursery:
         gateway = Gateway(client, options, **gateway_args)
         await nursery.start(gateway.run)
-        url = await nursery.start(serve_http, gateway, settings or HttpSettings())
+        url = await nursery.start(
+            partial(serve_http, metrics_app=metrics_app), gateway, settings or HttpSettings()
+        )
         yield Running(client, gateway, url)
         gateway.close_listeners()
         nursery.cancel_scope.cancel()

@@ -232,3 +232,20 @@ def test_a_public_bind_needs_a_token_or_insecure() -> None:
     assert HttpSettings(host="0.0.0.0", token="t").token == "t"
     assert HttpSettings(host="0.0.0.0", insecure=True).insecure
     assert "t0ken" not in repr(HttpSettings(host="0.0.0.0", token="t0ken"))
+
+
+async def test_a_metrics_app_is_mounted_behind_the_token() -> None:
+    from starlette.responses import PlainTextResponse
+
+    async def metrics(scope: object, receive: object, send: object) -> None:
+        await PlainTextResponse("mcpvisor_up 1\n")(scope, receive, send)  # type: ignore[arg-type]
+
+    spec = mv.SupervisorSpec(servers=[raw()])
+    settings = HttpSettings(token="t0k3n")
+    async with (
+        http_gateway(spec, settings=settings, metrics_app=metrics) as gw,
+        httpx2.AsyncClient() as http,
+    ):
+        assert (await http.get(f"{gw.url}/metrics/")).status_code == 401
+        scraped = await http.get(f"{gw.url}/metrics/", headers={"Authorization": "Bearer t0k3n"})
+        assert scraped.status_code == 200 and scraped.text == "mcpvisor_up 1\n"
