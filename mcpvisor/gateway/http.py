@@ -3,7 +3,8 @@
 One Starlette app served by hypercorn's Trio worker. ``/healthz`` says the process is up;
 ``/readyz`` answers 503 unless every required server is ACTIVE; ``/status`` is the
 supervisor's status snapshot as JSON (no secrets: the snapshot holds none). ``/metrics`` is
-served by an ASGI app the host supplies (the observability extra provides one).
+served by an ASGI app the host supplies (an object, not a function, which Starlette would take
+for a request handler; the observability extra provides one).
 
 Access: a bearer token, when set, is required on every path but ``/healthz`` and ``/readyz``
 (probes carry no credentials) and compared in constant time. The SDK's DNS-rebinding
@@ -23,7 +24,7 @@ from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, Transpo
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcpvisor.gateway.server import Gateway
@@ -157,7 +158,8 @@ def build_app(
         custom_starlette_routes=list(routes),
     )
     if metrics_app is not None:
-        app.router.routes.append(Mount("/metrics", app=metrics_app))
+        # A Route, not a Mount: a Mount would redirect scrapes of /metrics to /metrics/.
+        app.router.routes.append(Route("/metrics", metrics_app, methods=["GET"]))
     return _with_auth(app, settings)
 
 

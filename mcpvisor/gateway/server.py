@@ -222,6 +222,9 @@ class Gateway:
 
     async def _build(self) -> View:
         await trio.lowlevel.checkpoint()
+        # Servers added or removed at run time route too; whether names carry a prefix was
+        # decided at the start, so a listed name never changes under a client.
+        self._servers = source.configured(self.client)
         catalogs = source.catalogs(self.client)
         return build_view(catalogs, self.options, namespaced=self._namespaced)
 

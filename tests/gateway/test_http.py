@@ -6,6 +6,7 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import mcp_types as types
@@ -237,15 +238,16 @@ def test_a_public_bind_needs_a_token_or_insecure() -> None:
 async def test_a_metrics_app_is_mounted_behind_the_token() -> None:
     from starlette.responses import PlainTextResponse
 
-    async def metrics(scope: object, receive: object, send: object) -> None:
-        await PlainTextResponse("mcpvisor_up 1\n")(scope, receive, send)  # type: ignore[arg-type]
+    class Metrics:
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            await PlainTextResponse("mcpvisor_up 1\n")(scope, receive, send)
 
     spec = mv.SupervisorSpec(servers=[raw()])
     settings = HttpSettings(token="t0k3n")
     async with (
-        http_gateway(spec, settings=settings, metrics_app=metrics) as gw,
+        http_gateway(spec, settings=settings, metrics_app=Metrics()) as gw,
         httpx2.AsyncClient() as http,
     ):
-        assert (await http.get(f"{gw.url}/metrics/")).status_code == 401
-        scraped = await http.get(f"{gw.url}/metrics/", headers={"Authorization": "Bearer t0k3n"})
+        assert (await http.get(f"{gw.url}/metrics")).status_code == 401
+        scraped = await http.get(f"{gw.url}/metrics", headers={"Authorization": "Bearer t0k3n"})
         assert scraped.status_code == 200 and scraped.text == "mcpvisor_up 1\n"
