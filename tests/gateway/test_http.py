@@ -251,3 +251,18 @@ async def test_a_metrics_app_is_mounted_behind_the_token() -> None:
         assert (await http.get(f"{gw.url}/metrics")).status_code == 401
         scraped = await http.get(f"{gw.url}/metrics", headers={"Authorization": "Bearer t0k3n"})
         assert scraped.status_code == 200 and scraped.text == "mcpvisor_up 1\n"
+
+
+async def test_a_call_to_a_restarting_server_waits_for_it() -> None:
+    async with http_gateway(two_servers()) as gw:
+        notices = Notices()
+        async with Client(gw.mcp_url, mode="legacy", message_handler=notices) as client:
+            await stream_open(gw, notices)
+            pid = gw.client.status().servers["r"].pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            await notices.wait_for("notifications/tools/list_changed", 1)
+            assert gw.client.status().servers["r"].state is not mv.ServerState.ACTIVE
+            result = await client.call_tool("r__echo", {"text": "waited"})
+            assert not result.is_error
+            assert result.content[0].text == "waited"  # type: ignore[union-attr]
