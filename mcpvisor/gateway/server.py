@@ -386,17 +386,22 @@ class Gateway:
         connection that fails or takes longer than a few seconds is forgotten.
         """
         methods = sorted({_LEGACY_NOTICES[p] for p in parts})
-        for key, session in list(self._sessions.items()):
-            try:
-                with trio.fail_after(_NOTIFY_TIMEOUT):
-                    for method in methods:
-                        await getattr(session, method)()
-            except Exception:
-                # A connection that is gone or stuck is forgotten; the others still hear.
-                log.debug("gateway.connection_dropped", exc_info=True)
-                self._sessions.pop(key, None)
+        async with trio.open_nursery() as nursery:
+            # Concurrently, so one slow connection delays no other.
+            for key, session in list(self._sessions.items()):
+                nursery.start_soon(self._tell, key, session, methods)
         for event in {_MODERN_EVENTS[p] for p in parts}:
             await self._bus.publish(event)
+
+    async def _tell(self, key: int, session: ServerSession, methods: list[str]) -> None:
+        try:
+            with trio.fail_after(_NOTIFY_TIMEOUT):
+                for method in methods:
+                    await getattr(session, method)()
+        except Exception:
+            # A connection that is gone or stuck is forgotten; the others still hear.
+            log.debug("gateway.connection_dropped", exc_info=True)
+            self._sessions.pop(key, None)
 
     def close_listeners(self) -> None:
         """End every 2026-era listen stream gracefully (at shutdown)."""

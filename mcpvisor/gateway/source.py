@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcpvisor.supervisor import ServerState, SupervisorClient
+from mcpvisor.supervisor import ServerState, SupervisorClient, UnknownServerError
 from mcpvisor.workers.catalog import Catalog
 
 
@@ -30,5 +30,14 @@ def configured(client: SupervisorClient) -> list[str]:
 
 
 def catalogs(client: SupervisorClient) -> list[tuple[str, Catalog]]:
-    """``(server, Catalog)`` for every serving server, from the handle (no round trip)."""
-    return [(name, client.catalog(name)) for name in serving(client)]
+    """``(server, Catalog)`` for every serving server, from the handle (no round trip).
+
+    A server removed between reading the status and its catalog is left out.
+    """
+    out = []
+    for name in serving(client):
+        try:
+            out.append((name, client.catalog(name)))
+        except UnknownServerError:
+            continue
+    return out
