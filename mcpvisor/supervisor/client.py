@@ -16,7 +16,13 @@ import trio
 
 from mcpvisor.specs import ServerSpec, qualify, split_qualified
 from mcpvisor.specs.errors import UsageError
-from mcpvisor.supervisor._shim_operations import (
+from mcpvisor.supervisor.errors import UnknownServerError, UnknownToolError
+from mcpvisor.supervisor.events import Subscription
+from mcpvisor.supervisor.lifecycle import ServerState
+from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
+from mcpvisor.workers import listing
+from mcpvisor.workers.catalog import Catalog
+from mcpvisor.workers.operations import (
     OPERATIONS,
     CallTool,
     GetPrompt,
@@ -24,11 +30,6 @@ from mcpvisor.supervisor._shim_operations import (
     ProgressCallback,
     ReadResource,
 )
-from mcpvisor.supervisor.errors import UnknownServerError, UnknownToolError
-from mcpvisor.supervisor.events import Subscription
-from mcpvisor.supervisor.lifecycle import ServerState
-from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
-from mcpvisor.workers.catalog import Catalog
 
 if TYPE_CHECKING:
     from mcp_types import (
@@ -123,7 +124,13 @@ class SupervisorClient:
         if status is None:
             raise UnknownServerError(server, self._names(snapshot))
         tools = snapshot.catalog(server).tools
-        if tools and status.state is ServerState.ACTIVE and not any(t.name == tool for t in tools):
+        # Refused only against a listing that cannot have been cut: a tool past the cut exists.
+        if (
+            tools
+            and len(tools) < listing.MAX_LIST_ITEMS
+            and status.state is ServerState.ACTIVE
+            and not any(t.name == tool for t in tools)
+        ):
             raise UnknownToolError(server, tool, [t.name for t in tools])
         result: CallToolResult = await self._runtime.dispatch(  # type: ignore[assignment]
             server,

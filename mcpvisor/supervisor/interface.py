@@ -16,10 +16,10 @@ from typing import Literal, Protocol, TypeAlias
 import attrs
 
 from mcpvisor.specs import ServerSpec
-from mcpvisor.supervisor._shim_operations import Operation
 from mcpvisor.supervisor.events import Subscription
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
 from mcpvisor.workers.catalog import EMPTY_CATALOG, Catalog
+from mcpvisor.workers.operations import Operation
 
 Control: TypeAlias = Literal["restart", "stop", "drop", "revive"]
 """Host commands that act on one server (see :meth:`RuntimeInterface.control`)."""

@@ -33,8 +33,6 @@ from mcpvisor.specs import (
 )
 from mcpvisor.specs._logging import library_logger
 from mcpvisor.specs.errors import UsageError
-from mcpvisor.supervisor import _worker_compat as compat
-from mcpvisor.supervisor._shim_operations import OPERATIONS, Operation
 from mcpvisor.supervisor.client import SupervisorClient
 from mcpvisor.supervisor.errors import (
     RequiredServerError,
@@ -79,9 +77,11 @@ from mcpvisor.workers import (
     RequestInterruptedError,
     RequestTimeoutError,
     StartError,
+    WorkerHooks,
     run_worker,
 )
 from mcpvisor.workers.catalog import CATALOG_PARTS, EMPTY_CATALOG, Catalog, CatalogPart
+from mcpvisor.workers.operations import OPERATIONS, Operation
 
 log = library_logger()
 
@@ -395,6 +395,8 @@ class Supervisor:
             self._on_event(event)
         for command in decision.commands:
             self._execute(command)
+        # A hook reading the status mid-decision may have built a snapshot: retire it too.
+        self._snapshot = None
         self._startup_changed.set()
 
     def _on_event(self, event: LifecycleEvent) -> None:
@@ -489,7 +491,7 @@ class Supervisor:
                 envelope = queue.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
-            op = compat.operation_name(envelope)
+            op = envelope.operation.name
             envelope.reply.set_error(RequestInterruptedError(slot.name, op, cause, sent=False))
             slot.outstanding.discard(envelope)
         if slot.send is not None:
@@ -505,7 +507,7 @@ class Supervisor:
         if not slot.outstanding:
             return
         for envelope in list(slot.outstanding):
-            op = compat.operation_name(envelope)
+            op = envelope.operation.name
             error = RequestInterruptedError(slot.name, op, cause, sent=True)
             envelope.reply.set_error(error)
             envelope.scope.cancel()
@@ -520,8 +522,7 @@ class Supervisor:
         scope: trio.CancelScope,
         done: trio.Event,
     ) -> None:
-        hooks = compat.worker_hooks(
-            lambda: slot.catalog,
+        hooks = WorkerHooks(
             on_catalog=lambda catalog, parts: self._on_catalog(name, generation, catalog, parts),
             on_lost=lambda cause, kind: self._on_lost(name, generation, cause, kind),
         )
@@ -594,7 +595,7 @@ class Supervisor:
             return
         slot.ready = ready
         slot.pid = ready.pid
-        slot.catalog = compat.catalog_of(ready)
+        slot.catalog = ready.catalog
         if self._hooks.catalog_changed:
             self._hooks.catalog_changed(name, slot.catalog, _ALL_PARTS)
         self._feed(Started(name, trio.current_time()))
@@ -668,10 +669,13 @@ class Supervisor:
 
     def _build_snapshot(self) -> Snapshot:
         life = self._lifecycle
+        known = life.members
         servers: dict[str, ServerStatus] = {}
         catalogs: dict[str, Catalog] = {}
         for name in self._order:
-            slot = self._slots[name]
+            slot = self._slots.get(name)
+            if slot is None or name not in known:
+                continue  # being removed by the decision in progress
             record = life.record(name)
             servers[name] = ServerStatus(
                 name=name,
@@ -798,7 +802,9 @@ class Supervisor:
         call: RequestCall | None,
     ) -> object:
         send = await self._acquire(name, slot, call)
-        envelope = compat.envelope(operation, deadline, contextvars.copy_context())
+        envelope = Envelope(
+            operation=operation, deadline=deadline, context=contextvars.copy_context()
+        )
         if call is not None:
             call.attempt += 1
             if slot.ready is not None:

@@ -31,6 +31,7 @@ def suite() -> None:
         pytest.skip(f"conformance suite unavailable: {reason}")
 
 
+@pytest.mark.timeout(900)  # a first run installs Node 22 and the suite from npm
 @pytest.mark.parametrize("version", VERSIONS)
 def test_the_gateway_passes_what_the_server_passes(
     suite: None, version: str, tmp_path: Path

@@ -35,6 +35,7 @@ def everything() -> mv.StdioSpec:
     )
 
 
+@pytest.mark.timeout(900)  # a first run installs the package from npm
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_server_everything_through_the_gateway(everything: mv.StdioSpec, mode: str) -> None:
     spec = mv.SupervisorSpec(servers=[everything, raw()])
@@ -62,6 +63,7 @@ async def test_server_everything_through_the_gateway(everything: mv.StdioSpec, m
         assert prompt.messages
 
 
+@pytest.mark.timeout(900)
 async def test_sigkill_of_server_everything_is_told_out_and_back_in(
     everything: mv.StdioSpec,
 ) -> None:

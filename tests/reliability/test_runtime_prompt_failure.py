@@ -19,7 +19,7 @@ import trio.testing
 import mcpvisor as mv
 from tests.conftest import RAW_SERVER
 from tests.supervisor.fakes import FakeServer
-from tests.supervisor.support import QUICK
+from tests.supervisor.support import QUICK, state_is, until
 
 TEARDOWN = 100.0
 IN_FLIGHT = 2
@@ -130,7 +130,7 @@ async def test_a_lost_session_fails_in_flight_callers_before_teardown_finishes(
                 name="frozen",
                 command=sys.executable,
                 args=(str(RAW_SERVER),),
-                restart=mv.RestartPolicy(max_restarts=0),
+                restart=mv.RestartPolicy(max_restarts=3, backoff=mv.Backoff(initial=0)),
                 timeouts=mv.Timeouts(
                     connect=30,
                     initialize=30,
@@ -174,6 +174,13 @@ async def test_a_lost_session_fails_in_flight_callers_before_teardown_finishes(
                 assert isinstance(error, mv.RequestInterruptedError) and error.sent
                 assert procs.pid_alive(pid), "the teardown has not killed it yet"
                 assert at - stopped_at < shutdown
+                # The runtime heard of the loss when the worker did, not after its teardown:
+                # the status says so, and a replacement is up while the old one is closing.
+                status = client.status().servers["frozen"]
+                assert status.pid != pid and status.restarts == 1
+                replaced = await until(client, state_is("frozen", mv.ServerState.ACTIVE))
+                assert replaced.servers["frozen"].pid not in (None, pid)
+                assert procs.pid_alive(pid), "the replacement did not wait for the teardown"
             finally:
                 if procs.pid_alive(pid):
                     os.kill(pid, signal.SIGCONT)

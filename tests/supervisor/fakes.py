@@ -45,6 +45,7 @@ class FakeServer:
         self.read_seen = trio.Event()
         self.hold_starts: trio.Event | None = None
         self.slow_teardown = 0.0
+        self.start_contexts: list[str] = []
         self.teardowns_started = 0
         self.teardowns_done = 0
         self.most_live = 0
@@ -67,6 +68,7 @@ class FakeServer:
         @asynccontextmanager
         async def lifespan(_server: Any) -> AsyncIterator[dict[str, Any]]:
             fake.sessions += 1
+            fake.start_contexts.append(CALLER.get("unset"))
             if fake.fail_starts > 0:
                 fake.fail_starts -= 1
                 raise ServerCrashed(f"{fake.name} refuses to start")
@@ -134,7 +136,7 @@ class FakeServer:
 
         @server.tool()
         async def whose_context() -> str:
-            """The CALLER the server's own tasks see: they run in the worker's context."""
+            """The CALLER this call is served under (the worker applies the caller's context)."""
             return CALLER.get("unset")
 
         @server.tool()

@@ -8,7 +8,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import trio
@@ -258,6 +258,26 @@ async def test_a_raising_hook_fails_nothing() -> None:
     assert [c.outcome for c in hooks.finished()] == ["ok"]
 
 
+async def test_a_hook_may_read_the_status_mid_decision() -> None:
+    class Reader(mv.Hooks):
+        client: mv.SupervisorClient | None = None
+        seen: ClassVar[list[tuple[str, ...]]] = []
+
+        def state_changed(self, event: mv.LifecycleEvent) -> None:
+            if self.client is not None:
+                self.seen.append(tuple(self.client.status().servers))
+
+    a, b = FakeServer("alpha"), FakeServer("beta")
+    reader = Reader()
+    async with mv.open_supervisor(spec_of(a, b), hooks=reader) as client:
+        reader.client = client
+        await client.remove_server("beta")
+        assert list(client.status().servers) == ["alpha"]
+        await client.stop("alpha")
+        assert client.status().servers["alpha"].state is mv.ServerState.STOPPED
+    assert reader.seen and all(names in (("alpha", "beta"), ("alpha",)) for names in reader.seen)
+
+
 def test_hooks_must_be_hooks() -> None:
     with pytest.raises(TypeError):
         mv.Supervisor(mv.SupervisorSpec(servers=[]), hooks=[object()])  # type: ignore[list-item]
@@ -286,9 +306,12 @@ async def test_the_catalog_is_a_value_on_the_handle() -> None:
         assert client.status().servers["alpha"].tools == len(catalog.tools)
         with pytest.raises(mv.UnknownServerError):
             client.catalog("nowhere")
-    assert [(s, c, set(p)) for s, c, p in hooks.catalogs] == [
-        ("alpha", catalog, {"tools", "resources", "resource_templates", "prompts"})
-    ]
+    # First the catalog at ready (every part), then only refetches (which may follow a modern
+    # session's listen acknowledgment even when nothing changed).
+    first, *refetches = hooks.catalogs
+    assert first[:2] == ("alpha", catalog)
+    assert first[2] == {"tools", "resources", "resource_templates", "prompts"}
+    assert all(server == "alpha" and parts for server, _, parts in refetches)
 
 
 async def test_a_tools_list_change_replaces_the_catalog_and_is_announced() -> None:
@@ -309,22 +332,24 @@ async def test_a_tools_list_change_replaces_the_catalog_and_is_announced() -> No
         assert "sprout" in {t.name for t in after.tools}
         assert "alpha__sprout" in {t.qualified_name for t in await client.list_tools()}
         assert (await client.call_tool("alpha__sprout", {})).is_error is False
-        server, catalog, parts = hooks.catalogs[-1]
-        assert server == "alpha" and catalog is after and "tools" in parts
+        assert any(
+            "sprout" in {t.name for t in catalog.tools} and "tools" in parts
+            for _, catalog, parts in hooks.catalogs
+        )
 
 
 # ---- contexts ---------------------------------------------------------------------------------
 
 
 async def test_a_worker_woken_by_a_request_does_not_run_in_that_callers_context() -> None:
+    # The session's lifespan runs in the worker's own context; the call, in its caller's.
     a = FakeServer("alpha")
     spec = mv.SupervisorSpec(servers=[a.spec(restart=QUICK, start="lazy")])
     async with mv.open_supervisor(spec) as client:
         assert client.status().servers["alpha"].state is mv.ServerState.STOPPED
         CALLER.set("A")
-        # The server's own tasks belong to the worker's session: whatever they see of CALLER
-        # is the context the worker was started in.
-        assert text_of(await client.call_tool("alpha", "whose_context", {})) == "unset"
+        assert text_of(await client.call_tool("alpha", "whose_context", {})) == "A"
+        assert a.start_contexts == ["unset"]
 
 
 async def test_restarts_do_not_run_in_a_callers_context(autojump_clock: object) -> None:
@@ -333,7 +358,24 @@ async def test_restarts_do_not_run_in_a_callers_context(autojump_clock: object) 
         CALLER.set("B")
         await client.restart("alpha")
         await until(client, state_is("alpha", mv.ServerState.ACTIVE))
-        assert a.sessions == 2
+        assert a.start_contexts == ["unset", "unset"]
+        assert text_of(await client.call_tool("alpha", "whose_context", {})) == "B"
+
+
+async def test_each_request_is_served_in_its_own_callers_context() -> None:
+    a = FakeServer("alpha")
+    seen: dict[str, str] = {}
+
+    async def caller(name: str) -> None:
+        CALLER.set(name)
+        await trio.lowlevel.checkpoint()
+        seen[name] = text_of(await client.call_tool("alpha", "whose_context", {}))
+
+    async with mv.open_supervisor(spec_of(a)) as client:
+        async with trio.open_nursery() as nursery:
+            for name in ("A", "B", "C"):
+                nursery.start_soon(caller, name)
+        assert seen == {"A": "A", "B": "B", "C": "C"}
         assert text_of(await client.call_tool("alpha", "whose_context", {})) == "unset"
 
 
@@ -356,6 +398,13 @@ async def test_request_builds_operations_by_name() -> None:
         assert read.contents[0].text == "memo about x"
 
 
+def _nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
 @pytest.mark.parametrize(
     ("call", "parameter"),
     [
@@ -363,6 +412,9 @@ async def test_request_builds_operations_by_name() -> None:
         (lambda c: c.call_tool("alpha", "add", {"a": "\ud83d"}), "arguments"),
         (lambda c: c.call_tool("alpha", "add", {1: 2}), "arguments"),
         (lambda c: c.call_tool("alpha", "add", {"a": object()}), "arguments"),
+        (lambda c: c.call_tool("alpha", "add", {"a": _nested(500)}), "arguments"),
+        (lambda c: c.call_tool("alpha", "add", {}, meta=[("k", "v")]), "meta"),
+        (lambda c: c.get_prompt("alpha", "review", {"code": 1}), "arguments"),
         (lambda c: c.request("alpha", "teleport", {}), "op"),
         (lambda c: c.request("alpha", "read_resource", {}), "uri"),
         (lambda c: c.request("alpha", "read_resource", ["uri"]), "args"),
@@ -423,3 +475,17 @@ def test_qualified_names_round_trip_through_the_handle(server: str, tool: str) -
             assert text_of(result) == tool
 
     trio.run(main)
+
+
+async def test_a_tool_past_a_cut_listing_is_still_forwarded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mcpvisor.workers import listing
+
+    monkeypatch.setattr(listing, "MAX_LIST_ITEMS", 3)
+    a = FakeServer("alpha")
+    async with mv.open_supervisor(spec_of(a)) as client:
+        listed = {t.name for t in client.catalog("alpha").tools}
+        assert len(listed) == 3 and "whose_context" not in listed
+        # Not in the (cut) catalog, yet it exists: the server answers, not the handle.
+        assert text_of(await client.call_tool("alpha", "whose_context", {})) == "unset"

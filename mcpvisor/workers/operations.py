@@ -1,8 +1,4 @@
-# mypy: ignore-errors
-"""TEMPORARY copy of lane-worker's ``mcpvisor/workers/operations.py`` (the contract), so the
-runtime lane can run before that branch is merged; deleted at the merge.
-
-MCP operations as values: each knows its SDK call, its argument checks and its retry rule.
+"""MCP operations as values: each knows its SDK call, its argument checks and its retry rule.
 
 An operation is validated when it is built, so a caller's mistake (a missing name, arguments
 that cannot travel as JSON) raises :class:`~mcpvisor.specs.errors.UsageError` in the caller's
@@ -27,7 +23,7 @@ from pydantic import ValidationError
 from mcpvisor.specs.errors import UsageError
 
 if TYPE_CHECKING:
-    from mcpvisor.workers import Ready
+    from mcpvisor.workers.reports import Ready
 
 ProgressCallback: TypeAlias = ProgressFnT
 """``await progress(progress, total, message)`` for each progress notification of a call."""
@@ -119,6 +115,26 @@ def _string_map(parameter: str, value: object) -> dict[str, str] | None:
     return copied
 
 
+def _arguments(value: object) -> dict[str, Any] | None:
+    return _json_object("arguments", value)
+
+
+def _meta(value: object) -> dict[str, Any] | None:
+    return _json_object("meta", value)
+
+
+def _prompt_arguments(value: object) -> dict[str, str] | None:
+    return _string_map("arguments", value)
+
+
+def _argument(value: object) -> dict[str, str]:
+    return _string_map("argument", value) or {}
+
+
+def _context_arguments(value: object) -> dict[str, str] | None:
+    return _string_map("context_arguments", value)
+
+
 def _text(parameter: str, value: object) -> None:
     if not isinstance(value, str) or not value:
         raise UsageError(parameter, "must be a non-empty string")
@@ -130,22 +146,26 @@ def _optional_text(parameter: str, value: object) -> None:
         _text(parameter, value)
 
 
+def _alias(attribute: attrs.Attribute[Any]) -> str:
+    return attribute.alias or attribute.name
+
+
 def _check_name(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    _text(attribute.alias, value)
+    _text(_alias(attribute), value)
 
 
 def _check_optional_text(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    _optional_text(attribute.alias, value)
+    _optional_text(_alias(attribute), value)
 
 
 def _check_cache_mode(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value not in _CACHE_MODES:
-        raise UsageError(attribute.alias, f"must be one of {', '.join(_CACHE_MODES)}")
+        raise UsageError(_alias(attribute), f"must be one of {', '.join(_CACHE_MODES)}")
 
 
 def _check_progress(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and not callable(value):
-        raise UsageError(attribute.alias, "must be an async callable")
+        raise UsageError(_alias(attribute), "must be an async callable")
 
 
 @attrs.frozen
@@ -269,12 +289,8 @@ class CallTool(Operation):
     retry_safe: ClassVar[bool] = False
 
     tool: str = attrs.field(alias="name", validator=_check_name)
-    arguments: Mapping[str, Any] | None = attrs.field(
-        default=None, converter=lambda value: _json_object("arguments", value)
-    )
-    meta: Mapping[str, Any] | None = attrs.field(
-        default=None, converter=lambda value: _json_object("meta", value)
-    )
+    arguments: Mapping[str, Any] | None = attrs.field(default=None, converter=_arguments)
+    meta: Mapping[str, Any] | None = attrs.field(default=None, converter=_meta)
     progress: ProgressCallback | None = attrs.field(
         default=None, eq=False, validator=_check_progress
     )
@@ -320,9 +336,7 @@ class GetPrompt(Operation):
     method: ClassVar[str] = "prompts/get"
 
     prompt: str = attrs.field(alias="name", validator=_check_name)
-    arguments: Mapping[str, str] | None = attrs.field(
-        default=None, converter=lambda value: _string_map("arguments", value)
-    )
+    arguments: Mapping[str, str] | None = attrs.field(default=None, converter=_prompt_arguments)
 
     @property
     def target(self) -> str:
@@ -370,11 +384,9 @@ class Complete(Operation):
     method: ClassVar[str] = "completion/complete"
 
     ref: Reference = attrs.field(converter=_reference)
-    argument: Mapping[str, str] = attrs.field(
-        converter=lambda value: _string_map("argument", value) or {}
-    )
+    argument: Mapping[str, str] = attrs.field(converter=_argument)
     context_arguments: Mapping[str, str] | None = attrs.field(
-        default=None, converter=lambda value: _string_map("context_arguments", value)
+        default=None, converter=_context_arguments
     )
 
     @property
@@ -388,7 +400,7 @@ class Complete(Operation):
 
 def _check_level(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value not in _LOGGING_LEVELS:
-        raise UsageError(attribute.alias, f"must be one of {', '.join(_LOGGING_LEVELS)}")
+        raise UsageError(_alias(attribute), f"must be one of {', '.join(_LOGGING_LEVELS)}")
 
 
 @attrs.frozen
