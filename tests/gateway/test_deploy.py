@@ -77,3 +77,20 @@ def test_the_image_runs_the_gateway_unprivileged_under_an_init() -> None:
     assert users and users[-1].split(":")[0] not in ("0", "root")
     entry = next(line for line in lines if line.startswith("ENTRYPOINT "))
     assert json.loads(entry.removeprefix("ENTRYPOINT ")) == ["tini", "--", "mcpvisor", "serve"]
+
+
+def test_the_readme_gateway_examples_parse() -> None:
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("## The gateway: `mcpvisor serve`\n")
+    section = text[start : text.index("\n## ", start + 1)]
+    blocks = re.findall(r"```json\n(.*?)```", section, re.S)
+    options_block, desktop_block = blocks
+    options = parse_options(json.loads("{" + options_block + "}")["mcpvisor"]["gateway"], ["files"])
+    assert not options.tool_filter("files").permits("read_secrets")
+    assert options.tool_filter("files").permits("read_notes")
+    entry = json.loads(desktop_block)["mcpServers"]["supervised"]
+    assert entry["args"][0] == "serve" and entry["args"][-1] == "--stdio"
+    commands = re.findall(r"```sh\n(.*?)```", section, re.S)[0]
+    assert "mcpvisor serve config.json --stdio" in commands
