@@ -42,6 +42,7 @@ from bench.scenarios import (
     startup,
     throughput,
 )
+from bench.scenarios import gateway as gateway_scenarios
 
 Scenario = Callable[[Config], Awaitable[Outcome]]
 
@@ -59,6 +60,8 @@ SCENARIOS: dict[int, Scenario] = {
     11: otel.with_sdk,
     12: otel.without_sdk,
     13: aio_scenario.latency,
+    14: gateway_scenarios.stdio,
+    15: gateway_scenarios.http,
 }
 
 

@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     from mcpvisor.cli._config_cmd import add_config_parser
 
     add_config_parser(sub, common)
+
+    from mcpvisor.gateway.command import add_parser as add_serve
+
+    add_serve(sub, common)
     return parser
 
 

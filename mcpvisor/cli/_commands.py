@@ -35,6 +35,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from mcpvisor.cli._config_cmd import cmd_config
 
         return cmd_config(args)
+    if args.command == "serve":
+        from mcpvisor.gateway.command import cmd_serve
+
+        return cmd_serve(args)
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": cmd_run,
         "check": cmd_check,

@@ -68,7 +68,7 @@ _NOT_CONFIG_KEYS: Final = frozenset({"name", "secrets", "handlers"})
 _SUPERVISED_FIELDS: Final = tuple(
     f.name for f in attrs.fields(_Supervised) if f.name not in _NOT_CONFIG_KEYS
 )
-_MCPVISOR_KEYS: Final = ("defaults", "groups")
+_MCPVISOR_KEYS: Final = ("defaults", "groups", "gateway")  # gateway: mcpvisor/gateway/options.py
 
 
 def load_config(
