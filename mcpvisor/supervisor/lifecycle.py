@@ -768,6 +768,7 @@ class _Tx:
     def fire(self, token: int) -> None:
         """The backoff elapsed: everyone waiting on ``token`` starts, in declared order."""
         pending = self._w_pending().pop(token)
-        for s in pending.members:
+        # Sorted again: a reconfiguration may have reordered the members since it was armed.
+        for s in sorted(pending.members, key=self.order):
             self.move(s, STARTING, "backoff", attempt=pending.attempt)
             self.commands.append(StartServer(s))
