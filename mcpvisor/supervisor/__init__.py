@@ -9,6 +9,7 @@ from mcpvisor.supervisor.errors import (
 )
 from mcpvisor.supervisor.events import EventsLost, Subscription
 from mcpvisor.supervisor.lifecycle import CommandRefusedError, LifecycleEvent, ServerState
+from mcpvisor.supervisor.reconfigure import ReconfigureReport
 from mcpvisor.supervisor.runtime import Supervisor, open_supervisor
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
 
@@ -17,6 +18,7 @@ __all__ = [
     "EventsLost",
     "IsolatedSession",
     "LifecycleEvent",
+    "ReconfigureReport",
     "RequiredServerError",
     "ServerState",
     "ServerStatus",

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
-from mcpvisor.specs import NAME_SEPARATOR, ConfigError, Problem, ServerSpec
+from mcpvisor.specs import NAME_SEPARATOR, ConfigError, Problem, ServerSpec, SupervisorSpec
 from mcpvisor.supervisor.errors import (
     ServerUnavailableError,
     UnknownServerError,
@@ -26,6 +26,7 @@ from mcpvisor.supervisor.lifecycle import (
     Stop,
     Wake,
 )
+from mcpvisor.supervisor.reconfigure import ReconfigureReport, reload_event
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
 from mcpvisor.workers import (
     OPERATIONS,
@@ -362,6 +363,49 @@ class SupervisorClient:
         if slot is not None:
             with trio.move_on_after(slot.spec.timeouts.shutdown + 1.0):
                 await slot.worker_done.wait()
+
+    async def reconfigure(self, spec: SupervisorSpec) -> ReconfigureReport:
+        """Make the running supervisor match ``spec``; returns what changed.
+
+        The difference is applied in one step: servers not in ``spec`` are removed, new ones
+        added, servers whose session-shaping fields changed (command, args, env, url,
+        headers... see :data:`~mcpvisor.supervisor.reconfigure.IN_PLACE_FIELDS`) restarted in
+        declared order with a fresh restart budget, and supervision-only changes (restart
+        policy, group, required, request timeout) and group strategies take effect in place.
+        Unchanged servers and their in-flight requests are not touched. A spec that cannot
+        be applied raises :class:`ConfigError` before anything changes. Either way a
+        ``"reload"`` event (server ``"*"``, reason ``applied`` or ``rejected``) is published.
+        Returns once every added or restarted server has finished its first start attempt.
+        """
+        sup = self._sup
+        if sup._closing:
+            raise ServerUnavailableError("*", None, "the supervisor is shutting down")
+        report = sup._reconfigure(spec)
+        for name in (*report.added, *report.restarted):
+            slot = sup._slots.get(name)
+            while (
+                slot is not None
+                and not slot.removed
+                and not sup._closing
+                and sup._lifecycle.state_of(name) is ServerState.STARTING
+            ):
+                await slot.changed.wait()
+        await trio.lowlevel.checkpoint()
+        return report
+
+    async def reload(self, load: Callable[[], SupervisorSpec]) -> ReconfigureReport:
+        """:meth:`reconfigure` to ``load()``, such as ``lambda: load_config(path)``.
+
+        A ``load`` that raises :class:`ConfigError` or :class:`OSError` (an unreadable file)
+        is published as a rejected ``"reload"`` event too, and re-raised; the running
+        configuration stays as it was.
+        """
+        try:
+            spec = load()
+        except (ConfigError, OSError) as error:
+            self._sup._on_event(reload_event(trio.current_time(), error=str(error)))
+            raise
+        return await self.reconfigure(spec)
 
     @asynccontextmanager
     async def isolated(self, name: str) -> AsyncIterator[IsolatedSession]:

@@ -20,6 +20,7 @@ import trio
 
 from mcpvisor.specs import InProcessSpec, ServerSpec, SseSpec, StdioSpec, SupervisorSpec
 from mcpvisor.specs._logging import library_logger
+from mcpvisor.specs.errors import ConfigError, Problem, UsageError
 from mcpvisor.supervisor.errors import RequiredServerError
 from mcpvisor.supervisor.events import EventBus, Subscription
 from mcpvisor.supervisor.lifecycle import (
@@ -45,6 +46,12 @@ from mcpvisor.supervisor.lifecycle import (
     Stop,
     StopServer,
     TimerFired,
+)
+from mcpvisor.supervisor.reconfigure import (
+    ReconfigureReport,
+    core_input,
+    plan_reconfigure,
+    reload_event,
 )
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
 from mcpvisor.workers import Envelope, Ready, StartError, WorkerHooks, run_worker
@@ -512,6 +519,38 @@ class Supervisor:
             self._slots.pop(member.name, None)
             self._order.remove(member.name)
             raise
+
+    def _reconfigure(self, spec: SupervisorSpec) -> ReconfigureReport:
+        """Adopt ``spec`` in one synchronous step (see reconfigure.py); publish a reload event.
+
+        Raises ConfigError (UsageError for a non-spec) and changes nothing if it cannot.
+        """
+        now = trio.current_time()
+        isolated = [n for n in self._order if self._slots[n].isolated_of is not None]
+        try:
+            configured = [self._slots[n].spec for n in self._order if n not in isolated]
+            old = SupervisorSpec(servers=configured, groups=self._lifecycle.groups)
+            report = plan_reconfigure(old, spec)
+            extra = [self._lifecycle.member(n) for n in isolated]
+            inp = core_input(report, spec, extra, now)
+            decision = self._lifecycle.step(inp, self._rng.random)
+        except (ConfigError, UsageError, CommandRefusedError) as error:
+            self._on_event(reload_event(now, error=str(error)))
+            if isinstance(error, CommandRefusedError):
+                raise ConfigError([Problem(f"servers.{error.server}", error.reason)]) from error
+            raise
+        self._on_event(reload_event(now, report=report))
+        for server in spec.servers:
+            slot = self._slots.setdefault(server.name, _Slot(server))
+            slot.spec = server
+        for name in (*report.restarted, *report.removed):
+            self._isolation_limits.pop(name, None)
+            if name in report.restarted:
+                self._slots[name].tools = ()
+        self._order = [*spec.names, *isolated]
+        self.spec = spec
+        self._apply(decision)
+        return report
 
     def _isolation_limit(self, name: str) -> trio.Semaphore:
         limit = self._isolation_limits.get(name)
