@@ -11,6 +11,7 @@ number of sessions per server: a server the plan leaves alone is never started a
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import random
 from typing import Any
@@ -151,10 +152,9 @@ def predict(
             life = apply(life.step(core_input(report, new, (), at), draw), at)
             spec = new
             continue
-        try:
+        # A report about a server removed meanwhile: the runtime drops it.
+        with contextlib.suppress(core.UnknownServerRefusedError):
             life = apply(life.step(item, draw), at)
-        except core.UnknownServerRefusedError:
-            pass  # a report about a server removed meanwhile: the runtime drops it
     return log, summaries, starts, timers
 
 
