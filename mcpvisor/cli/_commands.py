@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from difflib import get_close_matches
+from functools import partial
 from typing import Any
 
 import attrs
@@ -20,6 +21,7 @@ from rich.text import Text
 
 import mcpvisor as mv
 from mcpvisor.cli._errors import UsageError
+from mcpvisor.cli._reload import serve_reloads
 from mcpvisor.cli._view import STATE_STYLES, Board, dump_json, event_plain, event_record
 from mcpvisor.specs import NAME_SEPARATOR
 
@@ -250,6 +252,8 @@ async def _run(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
             nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope, received)
             async with mv.open_supervisor(spec) as client:
                 t0 = client.status().at
+                reloads = partial(serve_reloads, client, args.config, watch=args.watch)
+                await nursery.start(reloads)
                 if live:
                     await _run_live(client, t0)
                 else:
