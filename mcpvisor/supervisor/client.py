@@ -403,7 +403,7 @@ class SupervisorClient:
         try:
             spec = load()
         except (ConfigError, OSError) as error:
-            self._sup._on_event(reload_event(trio.current_time(), error=str(error)))
+            self._sup._on_event(reload_event(trio.current_time(), error=error))
             raise
         return await self.reconfigure(spec)
 

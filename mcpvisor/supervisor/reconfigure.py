@@ -223,10 +223,23 @@ def core_input(
     return Reconfigure([*members, *extra], new.groups, report.restarted, at)
 
 
-def reload_event(at: float, *, report: ReconfigureReport | None = None, error: str = "") -> Any:
-    """The ``"reload"`` event: reason ``applied`` with the report's summary, or ``rejected``."""
+def reload_event(
+    at: float,
+    *,
+    report: ReconfigureReport | None = None,
+    error: BaseException | None = None,
+) -> LifecycleEvent:
+    """The ``"reload"`` event: reason ``applied`` with the report's summary, or ``rejected``.
+
+    A rejection's cause is the error on one line (a ConfigError's problems joined by ``; ``),
+    so an event log shows it whole.
+    """
     if report is not None:
         return LifecycleEvent(
             RELOAD_SERVER, None, None, "applied", at, cause=report.summary(), kind="reload"
         )
-    return LifecycleEvent(RELOAD_SERVER, None, None, "rejected", at, cause=error, kind="reload")
+    if isinstance(error, ConfigError):
+        text = "; ".join(str(p) for p in error.problems)
+    else:
+        text = " ".join(str(error).split())
+    return LifecycleEvent(RELOAD_SERVER, None, None, "rejected", at, cause=text, kind="reload")

@@ -535,7 +535,7 @@ class Supervisor:
             inp = core_input(report, spec, extra, now)
             decision = self._lifecycle.step(inp, self._rng.random)
         except (ConfigError, UsageError, CommandRefusedError) as error:
-            self._on_event(reload_event(now, error=str(error)))
+            self._on_event(reload_event(now, error=error))
             if isinstance(error, CommandRefusedError):
                 raise ConfigError([Problem(f"servers.{error.server}", error.reason)]) from error
             raise

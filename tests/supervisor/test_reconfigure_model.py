@@ -187,9 +187,9 @@ async def observe(
                 fakes[step.server].crash()
             else:
                 assert step.layout is not None
-                # Not awaited to completion here: the start it waits for is instantaneous.
+                # The starts it waits for are instantaneous: no virtual time passes.
                 report = await client.reconfigure(spec_of(step.layout, fakes))
-                assert trio.current_time() == t0 + step.at
+                assert abs(trio.current_time() - (t0 + step.at)) < 1e-6
                 assert set(report.restarted) | set(report.added) | set(report.unchanged) | set(
                     report.updated
                 ) == {s[0] for s in step.layout.servers}
@@ -199,7 +199,7 @@ async def observe(
 
 
 @settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -11,6 +11,7 @@ from mcpvisor.supervisor.reconfigure import (
     changed_fields,
     needs_restart,
     plan_reconfigure,
+    reload_event,
     validate,
 )
 from tests.supervisor.fakes import FakeServer
@@ -101,3 +102,14 @@ def test_validation_comes_first_and_names_the_server_and_field() -> None:
     with pytest.raises(mv.MCPVisorError) as usage:
         validate({"servers": []})
     assert isinstance(usage.value, ValueError) and "SupervisorSpec" in str(usage.value)
+
+
+def test_a_rejected_reload_event_carries_every_problem_on_one_line() -> None:
+    error = mv.ConfigError(
+        [mv.Problem("servers.a.group", "unknown group 'g'"), mv.Problem("servers.b", "bad")]
+    )
+    event = reload_event(2.0, error=error)
+    assert (event.server, event.kind, event.reason, event.at) == ("*", "reload", "rejected", 2.0)
+    assert event.cause == "servers.a.group: unknown group 'g'; servers.b: bad"
+    missing = reload_event(1.0, error=FileNotFoundError(2, "No such file", "/x/mcp.json"))
+    assert missing.cause == "[Errno 2] No such file: '/x/mcp.json'"
