@@ -15,6 +15,9 @@ from typing import Any
 import attrs
 import trio
 from mcp import Client, StdioServerParameters
+from mcp.client._memory import InMemoryTransport
+from mcp.client.session import ClientSession
+from mcp.client.stdio import stdio_client
 
 import mcpvisor as mv
 
@@ -164,6 +167,47 @@ async def raw_clients_concurrently(servers: Sequence[Any]) -> AsyncIterator[list
             yield [c for c in clients if c is not None]
         finally:
             release.set()
+
+
+@asynccontextmanager
+async def bare_sessions(servers: Sequence[Any]) -> AsyncIterator[list[ClientSession]]:
+    """Initialized bare ``ClientSession`` s under Trio, the peers' floor: an ``MCPServer`` over
+    the SDK's in-memory streams, ``StdioServerParameters`` over ``stdio_client``."""
+    async with AsyncExitStack() as stack:
+        sessions = []
+        for server in servers:
+            if isinstance(server, StdioServerParameters):
+                read, write = await stack.enter_async_context(stdio_client(server))
+            else:
+                read, write = await stack.enter_async_context(InMemoryTransport(server))
+            session = await stack.enter_async_context(ClientSession(read, write))
+            await session.initialize()
+            sessions.append(session)
+        yield sessions
+
+
+async def channel_round_trips(n: int) -> list[float]:
+    """``n`` bare Trio memory-channel round trips: send, receive in another task, reply
+    through an event. The floor under any actor-style hop, measured in the same run."""
+    clock = time.perf_counter
+    samples: list[float] = []
+    send, receive = trio.open_memory_channel[tuple[trio.Event, list[int]]](1)
+
+    async def serve() -> None:
+        async for done, box in receive:
+            box.append(1)
+            done.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve)
+        for _ in range(n):
+            t = clock()
+            done, box = trio.Event(), list[int]()
+            await send.send((done, box))
+            await done.wait()
+            samples.append(clock() - t)
+        await send.aclose()
+    return samples
 
 
 def text_of(result: Any) -> str:

@@ -8,6 +8,7 @@ from mcpvisor.supervisor.errors import (
     UnknownToolError,
 )
 from mcpvisor.supervisor.events import EventsLost, Subscription
+from mcpvisor.supervisor.hooks import Hooks, RequestCall, RequestOutcome
 from mcpvisor.supervisor.lifecycle import CommandRefusedError, LifecycleEvent, ServerState
 from mcpvisor.supervisor.reconfigure import ReconfigureReport
 from mcpvisor.supervisor.runtime import Supervisor, open_supervisor
@@ -16,9 +17,12 @@ from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
 __all__ = [
     "CommandRefusedError",
     "EventsLost",
+    "Hooks",
     "IsolatedSession",
     "LifecycleEvent",
     "ReconfigureReport",
+    "RequestCall",
+    "RequestOutcome",
     "RequiredServerError",
     "ServerState",
     "ServerStatus",

@@ -386,7 +386,9 @@ class LifecycleEvent:
     changes to FAILED and on the STARTING that the backoff timer begins (for a group restart,
     the number of the member that failed); ``delay`` is the scheduled backoff on changes to
     FAILED; ``cause`` is the error text behind the change, if any. The runtime also emits
-    ``"tools_changed"`` events, and one ``"reload"`` event per reconfiguration (server ``"*"``,
+    ``"tools_changed"``, ``"resources_changed"`` and ``"prompts_changed"`` events (old and new
+    both the current state, reason the kind), one per part a ``list_changed`` refetched even
+    when nothing differs, and one ``"reload"`` event per reconfiguration (server ``"*"``,
     reason ``"applied"`` with a summary of the changes as ``cause``, or ``"rejected"`` with the
     error that kept the old configuration); the core never does.
     """
@@ -399,7 +401,9 @@ class LifecycleEvent:
     attempt: int = 0
     delay: float | None = None
     cause: str | None = None
-    kind: Literal["state", "tools_changed", "escalation", "reload"] = "state"
+    kind: Literal[
+        "state", "escalation", "tools_changed", "resources_changed", "prompts_changed", "reload"
+    ] = "state"
 
 
 @attrs.frozen

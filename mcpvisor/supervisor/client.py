@@ -1,4 +1,9 @@
-"""The handle a host uses: requests routed to workers, aggregation, events, status, control."""
+"""The handle a host uses: requests, catalogs, events, status and control, over one seam.
+
+:class:`SupervisorClient` holds a :class:`~mcpvisor.supervisor.interface.RuntimeInterface`
+and nothing else: it turns friendly calls into operations, reads listings from the published
+catalogs, and never touches the runtime's internals.
+"""
 
 from __future__ import annotations
 
@@ -9,42 +14,36 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from mcpvisor.specs import NAME_SEPARATOR, ConfigError, Problem, ServerSpec, SupervisorSpec
-from mcpvisor.supervisor.errors import (
-    ServerUnavailableError,
-    UnknownServerError,
-    UnknownToolError,
-)
+from mcpvisor.specs import ServerSpec, SupervisorSpec, qualify, split_qualified
+from mcpvisor.specs.errors import ConfigError, UsageError
+from mcpvisor.supervisor.errors import UnknownServerError, UnknownToolError
 from mcpvisor.supervisor.events import Subscription
-from mcpvisor.supervisor.lifecycle import (
-    CommandRefusedError,
-    Drop,
-    Remove,
-    RestartNow,
-    Revive,
-    ServerState,
-    Stop,
-    Wake,
-)
-from mcpvisor.supervisor.reconfigure import ReconfigureReport, reload_event
+from mcpvisor.supervisor.lifecycle import ServerState
+from mcpvisor.supervisor.reconfigure import ReconfigureReport
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
-from mcpvisor.workers import (
+from mcpvisor.workers import listing
+from mcpvisor.workers.catalog import Catalog
+from mcpvisor.workers.operations import (
     OPERATIONS,
-    Envelope,
-    Reply,
-    Request,
-    RequestInterruptedError,
-    RequestTimeoutError,
+    CallTool,
+    GetPrompt,
+    Operation,
+    ProgressCallback,
+    ReadResource,
 )
 
 if TYPE_CHECKING:
-    from mcp_types import CallToolResult, GetPromptResult, ReadResourceResult, Tool
+    from mcp_types import (
+        CallToolResult,
+        GetPromptResult,
+        Prompt,
+        ReadResourceResult,
+        Resource,
+        ResourceTemplate,
+        Tool,
+    )
 
-    from mcpvisor.supervisor.runtime import Supervisor, _Slot
-
-IDEMPOTENT: frozenset[str] = frozenset(OPERATIONS) - {"call_tool"}
-"""Operations retried once after a crash interrupts them. ``call_tool`` never is: a tool may
-have had effects before the server died."""
+    from mcpvisor.supervisor.interface import RuntimeInterface, Snapshot
 
 
 @attrs.frozen
@@ -59,7 +58,14 @@ class ToolEntry:
     @property
     def qualified_name(self) -> str:
         """The namespaced name a host hands to an LLM: ``server__tool``."""
-        return f"{self.server}{NAME_SEPARATOR}{self.name}"
+        return qualify(self.server, self.name)
+
+
+def _serving(status: ServerStatus) -> bool:
+    """ACTIVE, or STOPPED by idle shutdown or laziness (a request wakes it)."""
+    return status.state is ServerState.ACTIVE or (
+        status.state is ServerState.STOPPED and status.wakeable
+    )
 
 
 class SupervisorClient:
@@ -69,86 +75,25 @@ class SupervisorClient:
     with a restart pending, makes the request wait for it within the request's deadline
     (``timeout=``, else the server's ``timeouts.request``, and the caller's own cancel
     scopes). A DROPPED or STOPPED server fails the request at once with
-    :class:`ServerUnavailableError`. A request in flight when its server crashes fails with
-    :class:`RequestInterruptedError`; idempotent operations are retried once after the
-    restart, ``call_tool`` never.
+    :class:`ServerUnavailableError`. A request in flight when its server crashes, or when a
+    host command stops, restarts, drops or removes it, fails at once with
+    :class:`RequestInterruptedError`; operations that are ``retry_safe`` (every read) are
+    retried once on the next session, ``call_tool`` never.
+
+    Every caller mistake (arguments that are not a mapping or cannot travel as JSON, an
+    unknown operation, a missing argument, a ``timeout`` that is not a positive finite number,
+    ``subscribe(buffer=0)``) raises :class:`~mcpvisor.UsageError` naming the parameter and
+    the server, and touches no session.
+
+    Listings (:meth:`list_tools`, :meth:`list_resources`, :meth:`list_resource_templates`,
+    :meth:`list_prompts`, :meth:`catalog`) read each server's current
+    :class:`~mcpvisor.Catalog`, kept fresh by ``list_changed``; they never make a round trip.
     """
 
-    def __init__(self, supervisor: Supervisor) -> None:
-        self._sup = supervisor
+    def __init__(self, runtime: RuntimeInterface) -> None:
+        self._runtime = runtime
 
     # ---- requests -----------------------------------------------------------------------
-
-    async def _acquire(self, name: str) -> tuple[_Slot, trio.MemorySendChannel[Envelope]]:
-        sup = self._sup
-        while True:
-            if sup._closing:
-                raise ServerUnavailableError(name, None, "the supervisor is shutting down")
-            slot = sup._slots.get(name)
-            if slot is None:
-                raise UnknownServerError(name, sup._order)
-            record = sup._lifecycle.record(name)
-            if record.state is ServerState.ACTIVE and slot.send is not None:
-                return slot, slot.send
-            if record.state is ServerState.STOPPED and record.wakeable:
-                sup._feed(Wake(name, trio.current_time()))
-                continue
-            if record.state in (ServerState.DROPPED, ServerState.STOPPED):
-                raise ServerUnavailableError(name, record.state, record.last_cause)
-            changed = slot.changed
-            await changed.wait()
-            if slot.removed:
-                raise ServerUnavailableError(name, None, "the server was removed")
-
-    async def _request(self, name: str, request: Request, timeout: float | None) -> Any:
-        slot = self._sup._slots.get(name)
-        if slot is None:
-            raise UnknownServerError(name, self._sup._order)
-        limit = slot.spec.timeouts.request if timeout is None else timeout
-        deadline = trio.current_time() + limit
-        with trio.CancelScope(deadline=deadline) as bound:
-            retried = False
-            while True:
-                try:
-                    return await self._send(name, request, deadline)
-                except RequestInterruptedError as error:
-                    # A request that never reached the server waits for the next session,
-                    # whatever it is; one that did is retried only if it is idempotent.
-                    if error.sent and (retried or request.op not in IDEMPOTENT):
-                        raise
-                    if slot.removed:
-                        raise ServerUnavailableError(
-                            name, None, "the server was removed"
-                        ) from error
-                    retried = retried or error.sent
-        assert bound.cancelled_caught
-        raise RequestTimeoutError(name, request.op, limit)
-
-    async def _send(self, name: str, request: Request, deadline: float) -> Any:
-        slot, send = await self._acquire(name)
-        envelope = Envelope(
-            request=request, reply=Reply(), scope=trio.CancelScope(), deadline=deadline
-        )
-        slot.inflight += 1
-        slot.last_used = trio.current_time()
-        try:
-            try:
-                # The reply wait below is the checkpoint; a free buffer slot needs no yield.
-                try:
-                    send.send_nowait(envelope)
-                except trio.WouldBlock:
-                    await send.send(envelope)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                raise RequestInterruptedError(
-                    name, request.op, "the server went away", sent=False
-                ) from None
-            return await envelope.reply.wait()
-        except trio.Cancelled:
-            envelope.scope.cancel()
-            raise
-        finally:
-            slot.inflight -= 1
-            slot.last_used = trio.current_time()
 
     async def call_tool(
         self,
@@ -157,42 +102,51 @@ class SupervisorClient:
         arguments: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,
-        progress: Any = None,
+        progress: ProgressCallback | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> CallToolResult:
         """Call a tool: ``call_tool("files", "read", {...})`` or ``call_tool("files__read", {})``.
 
-        Returns the SDK's ``CallToolResult``; a result with ``isError`` is a result, not an
-        exception. Errors the server answers with arrive unchanged as the SDK's ``MCPError``.
-        ``progress(progress, total, message)`` receives the server's progress notifications.
+        Returns the SDK's ``CallToolResult``; a result with ``is_error`` set is a result, not
+        an exception. Errors the server answers with arrive unchanged as the SDK's
+        ``MCPError``. ``progress(progress, total, message)`` receives the server's progress
+        notifications; ``meta`` is sent as the request's ``_meta``.
         """
         if isinstance(tool_or_arguments, str):
             server, tool = server_or_qualified, tool_or_arguments
         else:
-            server, sep, tool = server_or_qualified.partition(NAME_SEPARATOR)
-            if not sep or not tool:
-                raise UnknownToolError(server, tool or server_or_qualified, ())
+            parts = split_qualified(server_or_qualified)
+            if parts is None:
+                raise UnknownToolError(server_or_qualified, server_or_qualified, ())
+            server, tool = parts
             arguments = tool_or_arguments
-        slot = self._sup._slots.get(server)
-        if slot is None:
-            raise UnknownServerError(server, self._sup._order)
-        if slot.tools and self._sup._lifecycle.state_of(server) is ServerState.ACTIVE:
-            names = [t.name for t in slot.tools]
-            if tool not in names:
-                raise UnknownToolError(server, tool, names)
-        request = Request(
-            op="call_tool",
-            args={"name": tool, "arguments": dict(arguments or {})},
-            progress=progress,
+        snapshot = self._runtime.snapshot()
+        status = snapshot.status.servers.get(server)
+        if status is None:
+            raise UnknownServerError(server, self._names(snapshot))
+        tools = snapshot.catalog(server).tools
+        # Refused only against a listing that cannot have been cut: a tool past the cut exists.
+        if (
+            tools
+            and len(tools) < listing.MAX_LIST_ITEMS
+            and status.state is ServerState.ACTIVE
+            and not any(t.name == tool for t in tools)
+        ):
+            raise UnknownToolError(server, tool, [t.name for t in tools])
+        result: CallToolResult = await self._runtime.dispatch(  # type: ignore[assignment]
+            server,
+            "call_tool",
+            lambda: CallTool(name=tool, arguments=arguments, meta=meta, progress=progress),
+            timeout=timeout,
         )
-        result: CallToolResult = await self._request(server, request, timeout)
         return result
 
     async def read_resource(
         self, server: str, uri: str, *, timeout: float | None = None
     ) -> ReadResourceResult:
         """Read one resource from ``server``."""
-        result: ReadResourceResult = await self._request(
-            server, Request(op="read_resource", args={"uri": uri}), timeout
+        result: ReadResourceResult = await self._runtime.dispatch(  # type: ignore[assignment]
+            server, "read_resource", lambda: ReadResource(uri=uri), timeout=timeout
         )
         return result
 
@@ -204,115 +158,152 @@ class SupervisorClient:
         *,
         timeout: float | None = None,
     ) -> GetPromptResult:
-        """Render prompt ``name`` of ``server`` with ``arguments``."""
-        result: GetPromptResult = await self._request(
+        """Render prompt ``name`` of ``server`` with ``arguments`` (strings)."""
+        result: GetPromptResult = await self._runtime.dispatch(  # type: ignore[assignment]
             server,
-            Request(op="get_prompt", args={"name": name, "arguments": dict(arguments or {})}),
-            timeout,
+            "get_prompt",
+            lambda: GetPrompt(name=name, arguments=arguments),
+            timeout=timeout,
         )
         return result
 
     async def request(
         self,
         server: str,
-        op: str,
+        op: str | Operation,
         args: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,
     ) -> Any:
-        """Send any worker operation (``complete``, ``list_resource_templates``, ``probe``...)."""
-        return await self._request(server, Request(op=op, args=dict(args or {})), timeout)  # type: ignore[arg-type]
+        """Send any operation: ``request("files", "complete", {"ref": ..., "argument": ...})``.
 
-    # ---- aggregation ----------------------------------------------------------------------
+        ``op`` names one of the worker's operations (``list_tools``, ``call_tool``,
+        ``list_resource_templates``, ``complete``, ``set_logging_level``, ``probe``...) and
+        ``args`` holds its fields; or ``op`` is an :class:`~mcpvisor.workers.operations.
+        Operation` value, and ``args`` must be None. Listings return one page, as the SDK's
+        ``List*Result``.
+        """
+        if isinstance(op, Operation):
+            operation = op
+            if args is not None:
+                raise UsageError("args", "must be None when op is an Operation", server=server)
+            return await self._runtime.dispatch(
+                server, operation.name, lambda: operation, timeout=timeout
+            )
+        name = op if isinstance(op, str) else type(op).__name__
+        return await self._runtime.dispatch(
+            server, name, lambda: _from_args(op, args), timeout=timeout
+        )
+
+    # ---- catalogs ---------------------------------------------------------------------------
+
+    def catalog(self, server: str) -> Catalog:
+        """``server``'s current catalog: every tool, resource, template and prompt it lists,
+        its instructions and capabilities, replaced whole after each ``list_changed``.
+
+        A server that was never ready has :data:`~mcpvisor.EMPTY_CATALOG`; a server that is
+        restarting keeps its last one until the new session is ready.
+        """
+        snapshot = self._runtime.snapshot()
+        if server not in snapshot.status.servers:
+            raise UnknownServerError(server, self._names(snapshot))
+        return snapshot.catalog(server)
 
     async def list_tools(self, *, include_unavailable: bool = False) -> list[ToolEntry]:
-        """Every tool of every serving server, from caches kept fresh by list_changed.
+        """Every tool of every serving server, from the catalogs; never makes a round trip.
 
         Serving means ACTIVE, or STOPPED by idle shutdown (a call wakes it); a lazy server's
         tools are known once it has started. ``include_unavailable=True`` adds the last known
-        tools of the other servers. Each entry carries its server's state. Never makes a
-        round trip.
+        tools of the other servers. Each entry carries its server's state.
         """
         await trio.lowlevel.checkpoint()
-        life = self._sup._lifecycle
+        snapshot = self._runtime.snapshot()
         out: list[ToolEntry] = []
-        for name in self._sup._order:
-            slot = self._sup._slots[name]
-            if slot.isolated_of is not None:
+        for name, status in snapshot.status.servers.items():
+            if status.isolated_of is not None:
                 continue
-            record = life.record(name)
-            serving = record.state is ServerState.ACTIVE or (
-                record.state is ServerState.STOPPED and record.wakeable
+            if not include_unavailable and not _serving(status):
+                continue
+            out.extend(
+                ToolEntry(name, t.name, t, status.state) for t in snapshot.catalog(name).tools
             )
-            if not serving and not include_unavailable:
-                continue
-            out.extend(ToolEntry(name, t.name, t, record.state) for t in slot.tools)
         return out
 
-    async def _aggregate(self, op: str) -> list[tuple[str, Any]]:
-        """Cached items of ``op`` over ACTIVE servers: seeded at ready, refreshed on changes."""
+    async def list_resources(self) -> list[tuple[str, Resource]]:
+        """``(server, Resource)`` pairs over ACTIVE servers, from their catalogs."""
+        return [(name, item) for name, c in await self._active() for item in c.resources]
+
+    async def list_resource_templates(self) -> list[tuple[str, ResourceTemplate]]:
+        """``(server, ResourceTemplate)`` pairs over ACTIVE servers, from their catalogs."""
+        return [(name, item) for name, c in await self._active() for item in c.resource_templates]
+
+    async def list_prompts(self) -> list[tuple[str, Prompt]]:
+        """``(server, Prompt)`` pairs over ACTIVE servers, from their catalogs."""
+        return [(name, item) for name, c in await self._active() for item in c.prompts]
+
+    async def _active(self) -> list[tuple[str, Catalog]]:
         await trio.lowlevel.checkpoint()
-        life = self._sup._lifecycle
-        out: list[tuple[str, Any]] = []
-        for name in self._sup._order:
-            slot = self._sup._slots[name]
-            if slot.isolated_of is None and life.state_of(name) is ServerState.ACTIVE:
-                out.extend((name, item) for item in slot.lists.get(op, ()))
-        return out
+        snapshot = self._runtime.snapshot()
+        return [
+            (name, snapshot.catalog(name))
+            for name, status in snapshot.status.servers.items()
+            if status.isolated_of is None and status.state is ServerState.ACTIVE
+        ]
 
-    async def list_resources(self) -> list[tuple[str, Any]]:
-        """``(server, Resource)`` pairs over ACTIVE servers, cached per server session."""
-        return await self._aggregate("list_resources")
-
-    async def list_prompts(self) -> list[tuple[str, Any]]:
-        """``(server, Prompt)`` pairs over ACTIVE servers, cached per server session."""
-        return await self._aggregate("list_prompts")
+    @staticmethod
+    def _names(snapshot: Snapshot) -> list[str]:
+        return [n for n, s in snapshot.status.servers.items() if s.isolated_of is None]
 
     # ---- observation ----------------------------------------------------------------------
 
     def status(self) -> SupervisorStatus:
-        """A snapshot of every server, for a health endpoint: see :class:`SupervisorStatus`."""
-        return self._sup._status()
+        """A snapshot of every server, for a health endpoint: see :class:`SupervisorStatus`.
+
+        It reflects the runtime's last decision: a server whose session was lost is no longer
+        ACTIVE (and shows no pid) from the moment the loss is known.
+        """
+        status = self._runtime.snapshot().status
+        return attrs.evolve(status, at=trio.current_time())
 
     def subscribe(self, *, buffer: int = 1024) -> AbstractAsyncContextManager[Subscription]:
         """Receive every lifecycle event from now on while the block runs.
 
         ``async with client.subscribe() as events: async for event in events: ...`` yields
-        :class:`LifecycleEvent` s. The subscription holds at most ``buffer`` unread events;
-        past that the oldest are discarded and an :class:`EventsLost` marker is delivered.
-        Supervision never waits for a subscriber.
+        :class:`LifecycleEvent` s (state changes, escalations, and ``tools_changed``,
+        ``resources_changed``, ``prompts_changed`` after each refetch). The subscription holds
+        at most ``buffer`` unread events (``UsageError`` below 1); past that the oldest are
+        discarded and an :class:`EventsLost` marker is delivered. Supervision never waits for
+        a subscriber.
         """
-        return self._sup.subscribe(buffer=buffer)
+        return self._runtime.subscribe(buffer=buffer)
 
     async def aclose(self) -> None:
         """Shut the supervisor down (what leaving ``open_supervisor``'s block does)."""
-        await self._sup.aclose()
+        await self._runtime.close()
 
     # ---- control ----------------------------------------------------------------------------
 
-    def _command(self, command: type[Any], name: str) -> None:
-        if name not in self._sup._slots:
-            raise UnknownServerError(name, self._sup._order)
-        self._sup._feed(command(name, trio.current_time()))
-
     async def restart(self, name: str) -> None:
-        """Restart ``name`` now, skipping backoff; not counted against its restart budget."""
-        self._command(RestartNow, name)
+        """Restart ``name`` now, skipping backoff; not counted against its restart budget.
+
+        Requests in flight on the old session fail at once (reads are retried on the new one).
+        """
+        self._runtime.control("restart", name)
         await trio.lowlevel.checkpoint()
 
     async def stop(self, name: str) -> None:
-        """Stop ``name`` on purpose (STOPPED); its requests fail until it is revived."""
-        self._command(Stop, name)
+        """Stop ``name`` on purpose (STOPPED); its requests fail at once until it is revived."""
+        self._runtime.control("stop", name)
         await trio.lowlevel.checkpoint()
 
     async def drop(self, name: str) -> None:
         """Give up on ``name`` (DROPPED) as if its budget were spent; ``revive`` undoes it."""
-        self._command(Drop, name)
+        self._runtime.control("drop", name)
         await trio.lowlevel.checkpoint()
 
     async def revive(self, name: str) -> None:
         """Start a DROPPED or STOPPED server again with a fresh restart budget."""
-        self._command(Revive, name)
+        self._runtime.control("revive", name)
         await trio.lowlevel.checkpoint()
 
     async def drop_failed_servers(self) -> list[str]:
@@ -321,14 +312,9 @@ class SupervisorClient:
         The OpenAI Agents SDK's ``MCPServerManager.drop_failed_servers()``, as one command.
         """
         await trio.lowlevel.checkpoint()
-        life = self._sup._lifecycle
-        failed = [
-            n
-            for n in self._sup._order
-            if life.state_of(n) is ServerState.FAILED and self._sup._slots[n].isolated_of is None
-        ]
+        failed = self._runtime.snapshot().status.failed
         for name in failed:
-            self._command(Drop, name)
+            self._runtime.control("drop", name)
         return failed
 
     async def add_server(self, spec: ServerSpec) -> ServerStatus:
@@ -336,33 +322,11 @@ class SupervisorClient:
 
         A lazy server is not started: it returns STOPPED and wakes on its first request.
         """
-        sup = self._sup
-        if sup._closing:
-            raise ServerUnavailableError(spec.name, None, "the supervisor is shutting down")
-        if spec.name in sup._slots:
-            raise CommandRefusedError(
-                spec.name,
-                "add",
-                sup._lifecycle.state_of(spec.name),
-                "a server of that name is already supervised",
-            )
-        if spec.group is not None and spec.group not in sup.spec.groups:
-            raise ConfigError([Problem(f"{spec.name}.group", f"unknown group {spec.group!r}")])
-        sup._add(spec)
-        slot = sup._slots[spec.name]
-        while not slot.removed and sup._lifecycle.state_of(spec.name) is ServerState.STARTING:
-            await slot.changed.wait()
-        if slot.removed or sup._closing:
-            raise ServerUnavailableError(spec.name, None, "the server was removed")
-        return sup._status().servers[spec.name]
+        return await self._runtime.add(spec)
 
     async def remove_server(self, name: str) -> None:
-        """Stop ``name`` and forget it; requests waiting for it get ServerUnavailableError."""
-        slot = self._sup._slots.get(name)
-        self._command(Remove, name)
-        if slot is not None:
-            with trio.move_on_after(slot.spec.timeouts.shutdown + 1.0):
-                await slot.worker_done.wait()
+        """Stop ``name`` and forget it; its requests, in flight or waiting, fail at once."""
+        await self._runtime.remove(name)
 
     async def reconfigure(self, spec: SupervisorSpec) -> ReconfigureReport:
         """Make the running supervisor match ``spec``; returns what changed.
@@ -377,21 +341,7 @@ class SupervisorClient:
         ``"reload"`` event (server ``"*"``, reason ``applied`` or ``rejected``) is published.
         Returns once every added or restarted server has finished its first start attempt.
         """
-        sup = self._sup
-        if sup._closing:
-            raise ServerUnavailableError("*", None, "the supervisor is shutting down")
-        report = sup._reconfigure(spec)
-        for name in (*report.added, *report.restarted):
-            slot = sup._slots.get(name)
-            while (
-                slot is not None
-                and not slot.removed
-                and not sup._closing
-                and sup._lifecycle.state_of(name) is ServerState.STARTING
-            ):
-                await slot.changed.wait()
-        await trio.lowlevel.checkpoint()
-        return report
+        return await self._runtime.reconfigure(spec)
 
     async def reload(self, load: Callable[[], SupervisorSpec]) -> ReconfigureReport:
         """:meth:`reconfigure` to ``load()``, such as ``lambda: load_config(path)``.
@@ -403,7 +353,7 @@ class SupervisorClient:
         try:
             spec = load()
         except (ConfigError, OSError) as error:
-            self._sup._on_event(reload_event(trio.current_time(), error=error))
+            self._runtime.reject_reload(error)
             raise
         return await self.reconfigure(spec)
 
@@ -417,26 +367,19 @@ class SupervisorClient:
         At most ``max_isolated`` of a server's isolated sessions exist at once; more callers
         wait their turn. Never restarted: if it crashes, its requests fail.
         """
-        sup = self._sup
-        if sup._closing:
-            raise ServerUnavailableError(name, None, "the supervisor is shutting down")
-        slot = sup._slots.get(name)
-        if slot is None or slot.isolated_of is not None:
-            raise UnknownServerError(name, sup._order)
-        limit = sup._isolation_limit(name)
-        async with limit:
-            label = sup._add_isolated(slot.spec)
-            try:
-                iso = sup._slots[label]
-                while sup._lifecycle.state_of(label) is ServerState.STARTING:
-                    await iso.changed.wait()
-                state = sup._lifecycle.record(label)
-                if state.state is not ServerState.ACTIVE:
-                    raise ServerUnavailableError(label, state.state, state.last_cause)
-                yield IsolatedSession(self, label, name)
-            finally:
-                with trio.CancelScope(shield=True):
-                    await sup._remove_isolated(label)
+        async with self._runtime.isolated(name) as label:
+            yield IsolatedSession(self, label, name)
+
+
+def _from_args(op: object, args: object) -> Operation:
+    kind = OPERATIONS.get(op) if isinstance(op, str) else None
+    if kind is None:
+        raise UsageError("op", f"unknown operation; expected one of {', '.join(OPERATIONS)}")
+    if args is None:
+        args = {}
+    if not isinstance(args, Mapping):
+        raise UsageError("args", f"must be a mapping, not {type(args).__name__}")
+    return kind.from_args(args)
 
 
 class IsolatedSession:
@@ -455,18 +398,22 @@ class IsolatedSession:
         arguments: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,
-        progress: Any = None,
+        progress: ProgressCallback | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> CallToolResult:
         """Call ``tool`` on this session's server."""
         return await self._client.call_tool(
-            self.label, tool, arguments, timeout=timeout, progress=progress
+            self.label, tool, arguments, timeout=timeout, progress=progress, meta=meta
         )
 
+    def catalog(self) -> Catalog:
+        """This session's catalog, as of its start or its last list_changed."""
+        return self._client.catalog(self.label)
+
     async def list_tools(self) -> list[ToolEntry]:
-        """This session's tools, as of its start or its last list_changed."""
+        """This session's tools, from its catalog."""
         await trio.lowlevel.checkpoint()
-        slot = self._client._sup._slots.get(self.label)
-        tools = slot.tools if slot is not None else ()
+        tools = self.catalog().tools
         return [ToolEntry(self.server, t.name, t, ServerState.ACTIVE) for t in tools]
 
     async def read_resource(self, uri: str, *, timeout: float | None = None) -> ReadResourceResult:
@@ -479,10 +426,27 @@ class IsolatedSession:
         """Render one prompt."""
         return await self._client.get_prompt(self.label, name, arguments, timeout=timeout)
 
-    async def list_resources(self, *, timeout: float | None = None) -> Any:
-        """The server's resources, fetched now."""
-        return await self._client.request(self.label, "list_resources", timeout=timeout)
+    async def list_resources(self) -> list[Resource]:
+        """This session's resources, from its catalog."""
+        await trio.lowlevel.checkpoint()
+        return list(self.catalog().resources)
 
-    async def list_prompts(self, *, timeout: float | None = None) -> Any:
-        """The server's prompts, fetched now."""
-        return await self._client.request(self.label, "list_prompts", timeout=timeout)
+    async def list_resource_templates(self) -> list[ResourceTemplate]:
+        """This session's resource templates, from its catalog."""
+        await trio.lowlevel.checkpoint()
+        return list(self.catalog().resource_templates)
+
+    async def list_prompts(self) -> list[Prompt]:
+        """This session's prompts, from its catalog."""
+        await trio.lowlevel.checkpoint()
+        return list(self.catalog().prompts)
+
+    async def request(
+        self,
+        op: str | Operation,
+        args: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send any operation to this session (see :meth:`SupervisorClient.request`)."""
+        return await self._client.request(self.label, op, args, timeout=timeout)

@@ -8,11 +8,13 @@ falls behind, its oldest events are discarded and the next thing it reads is an
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 import attrs
 import trio
+
+from mcpvisor.specs.errors import UsageError
 
 if TYPE_CHECKING:
     from mcpvisor.supervisor.lifecycle import LifecycleEvent
@@ -25,6 +27,15 @@ class EventsLost:
     count: int
 
 
+def check_buffer(buffer: object) -> int:
+    """``buffer`` if it is a whole number of events >= 1; else :class:`UsageError`."""
+    if isinstance(buffer, bool) or not isinstance(buffer, int):
+        raise UsageError("buffer", f"must be a whole number of events, not {type(buffer).__name__}")
+    if buffer < 1:
+        raise UsageError("buffer", "must be at least 1 (an event that cannot be held is lost)")
+    return buffer
+
+
 class Subscription(AsyncIterator["LifecycleEvent | EventsLost"]):
     """One subscriber's view of the event stream; iterate it with ``async for``.
 
@@ -32,22 +43,23 @@ class Subscription(AsyncIterator["LifecycleEvent | EventsLost"]):
     """
 
     def __init__(self, buffer: int) -> None:
-        if buffer < 1:
-            raise ValueError("buffer must be >= 1")
-        self._buffer = buffer
+        self._buffer = check_buffer(buffer)
         self._queue: deque[LifecycleEvent] = deque()
         self._lost = 0
         self._closed = False
         self._wakeup = trio.Event()
 
-    def _push(self, event: LifecycleEvent) -> None:
+    def _push(self, event: LifecycleEvent) -> bool:
+        """Buffer ``event``; True if that discarded the oldest one."""
         if self._closed:
-            return
-        if len(self._queue) >= self._buffer:
+            return False
+        lost = len(self._queue) >= self._buffer
+        if lost:
             self._queue.popleft()
             self._lost += 1
         self._queue.append(event)
         self._wakeup.set()
+        return lost
 
     def _close(self) -> None:
         self._closed = True
@@ -76,15 +88,23 @@ class Subscription(AsyncIterator["LifecycleEvent | EventsLost"]):
 
 
 class EventBus:
-    """Publishes each event to every current subscriber without ever blocking."""
+    """Publishes each event to every current subscriber without ever blocking.
 
-    def __init__(self) -> None:
+    ``on_lost(count)`` hears of every event discarded from a full subscriber's buffer, at the
+    moment of discarding (``count`` per publish, summed over subscribers).
+    """
+
+    def __init__(self, on_lost: Callable[[int], None] | None = None) -> None:
         self._subscribers: set[Subscription] = set()
         self._closed = False
+        self._on_lost = on_lost
 
     def publish(self, event: LifecycleEvent) -> None:
+        lost = 0
         for subscriber in self._subscribers:
-            subscriber._push(event)
+            lost += subscriber._push(event)
+        if lost and self._on_lost is not None:
+            self._on_lost(lost)
 
     def open(self, buffer: int) -> Subscription:
         subscription = Subscription(buffer)

@@ -2,33 +2,53 @@
 
 One :class:`Supervisor` owns a nursery. Each server gets a worker task in it that owns the
 server's session; the supervisor never touches a session itself. Every input (a worker became
-ready, a worker's server died, a timer fired, a host command) is fed to the pure
+ready, a worker lost its server, a timer fired, a host command) is fed to the pure
 :class:`~mcpvisor.supervisor.lifecycle.Lifecycle`, and the commands it returns are carried out
 here, synchronously and without awaiting, so no decision is ever made in this module.
+
+The supervisor is the only implementation of
+:class:`~mcpvisor.supervisor.interface.RuntimeInterface`, the seam the public handle uses.
 """
 
 from __future__ import annotations
 
+import contextvars
 import math
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import attrs
 import trio
 
-from mcpvisor.specs import InProcessSpec, ServerSpec, SseSpec, StdioSpec, SupervisorSpec
+from mcpvisor.specs import (
+    ConfigError,
+    InProcessSpec,
+    Problem,
+    ServerSpec,
+    SseSpec,
+    StdioSpec,
+    SupervisorSpec,
+)
 from mcpvisor.specs._logging import library_logger
-from mcpvisor.specs.errors import ConfigError, Problem, UsageError
-from mcpvisor.supervisor.errors import RequiredServerError
-from mcpvisor.supervisor.events import EventBus, Subscription
+from mcpvisor.specs.errors import UsageError
+from mcpvisor.supervisor.client import SupervisorClient
+from mcpvisor.supervisor.errors import (
+    RequiredServerError,
+    ServerUnavailableError,
+    UnknownServerError,
+)
+from mcpvisor.supervisor.events import EventBus, Subscription, check_buffer
+from mcpvisor.supervisor.hooks import Hooks, HookSet, RequestCall, RequestOutcome
+from mcpvisor.supervisor.interface import Control, Snapshot
 from mcpvisor.supervisor.lifecycle import (
     Add,
     CancelRestart,
     Command,
     CommandRefusedError,
     Decision,
+    Drop,
     Escalate,
     Exited,
     Forget,
@@ -38,6 +58,8 @@ from mcpvisor.supervisor.lifecycle import (
     LifecycleEvent,
     Member,
     Remove,
+    RestartNow,
+    Revive,
     ScheduleRestart,
     ServerState,
     Started,
@@ -46,6 +68,7 @@ from mcpvisor.supervisor.lifecycle import (
     Stop,
     StopServer,
     TimerFired,
+    Wake,
 )
 from mcpvisor.supervisor.reconfigure import (
     ReconfigureReport,
@@ -54,9 +77,45 @@ from mcpvisor.supervisor.reconfigure import (
     reload_event,
 )
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
-from mcpvisor.workers import Envelope, Ready, StartError, WorkerHooks, run_worker
+from mcpvisor.workers import (
+    Envelope,
+    Ready,
+    RequestInterruptedError,
+    RequestTimeoutError,
+    StartError,
+    WorkerHooks,
+    run_worker,
+)
+from mcpvisor.workers.catalog import CATALOG_PARTS, EMPTY_CATALOG, Catalog, CatalogPart
+from mcpvisor.workers.operations import OPERATIONS, Operation
 
 log = library_logger()
+
+_CONTROLS: dict[Control, Callable[[str, float], Input]] = {
+    "restart": RestartNow,
+    "stop": Stop,
+    "drop": Drop,
+    "revive": Revive,
+}
+
+_CHANGE_KINDS: dict[CatalogPart, str] = {
+    "tools": "tools_changed",
+    "resources": "resources_changed",
+    "resource_templates": "resources_changed",
+    "prompts": "prompts_changed",
+}
+"""The event a refetched catalog part is announced with; templates travel with resources."""
+
+_STOP_WORDS = {
+    "restart": "restarted",
+    "group_restart": "restarted with its group",
+    "dropped": "dropped",
+    "intensity": "dropped",
+    "idle": "stopped after idling",
+}
+"""How a request interrupted by a host command (or a sibling's restart) learns why."""
+
+_ALL_PARTS: frozenset[CatalogPart] = frozenset(CATALOG_PARTS)
 
 
 def transport_of(spec: ServerSpec) -> str:
@@ -70,6 +129,19 @@ def transport_of(spec: ServerSpec) -> str:
     return "http"
 
 
+def check_timeout(timeout: object, server: str | None = None) -> float | None:
+    """``timeout`` if it is None or a positive, finite number of seconds; else UsageError."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise UsageError(
+            "timeout", f"must be a number of seconds, not {type(timeout).__name__}", server=server
+        )
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise UsageError("timeout", "must be a positive, finite number of seconds", server=server)
+    return float(timeout)
+
+
 def _set_event() -> trio.Event:
     """An event already set: a slot that never ran a worker has none to wait for."""
     event = trio.Event()
@@ -79,25 +151,30 @@ def _set_event() -> trio.Event:
 
 @attrs.define(eq=False)
 class _Slot:
-    """The runtime's bookkeeping for one server: its current worker and its caches.
+    """The runtime's bookkeeping for one server: its current worker and its catalog.
 
     ``changed`` is set and replaced on every state change, so waiters re-check the state.
+    ``outstanding`` holds every envelope a caller has handed (or is handing) to the current
+    worker and not yet got an answer for, so the runtime can fail them all the moment it
+    detaches that worker, without waiting for the worker's teardown.
     """
 
+    name: str
     spec: ServerSpec
+    transport: str
     isolated_of: str | None = None
     generation: int = 0
     send: trio.MemorySendChannel[Envelope] | None = None
+    queue: trio.MemoryReceiveChannel[Envelope] | None = None
     scope: trio.CancelScope | None = None
     worker_done: trio.Event = attrs.Factory(_set_event)
     ready: Ready | None = None
     changed: trio.Event = attrs.Factory(trio.Event)
     timer: trio.CancelScope | None = None
-    tools: tuple[Any, ...] = ()
-    lists: dict[str, Any] = attrs.Factory(dict)
+    catalog: Catalog = EMPTY_CATALOG
     first_attempt_done: bool = False
     removed: bool = False
-    inflight: int = 0
+    outstanding: set[Envelope] = attrs.Factory(set)
     last_used: float = -math.inf
     pid: int | None = None
 
@@ -119,45 +196,82 @@ class _ReadyReport:
         self._supervisor._on_ready(self._name, self._generation, value)
 
 
+def _outcome(error: BaseException | None) -> RequestOutcome:
+    if error is None:
+        return "ok"
+    if isinstance(error, UsageError):
+        return "usage"
+    if isinstance(error, RequestTimeoutError):
+        return "timeout"
+    if isinstance(error, RequestInterruptedError):
+        return "interrupted"
+    if isinstance(error, ServerUnavailableError | UnknownServerError):
+        return "unavailable"
+    if isinstance(error, trio.Cancelled):
+        return "cancelled"
+    return "error"
+
+
 class Supervisor:
     """Supervises the servers of a :class:`SupervisorSpec` inside a nursery the host owns.
 
     ``client = await nursery.start(Supervisor(spec).run)`` returns a
     :class:`~mcpvisor.SupervisorClient` once startup is done (see :func:`open_supervisor`).
-    ``rng`` supplies backoff jitter; pass a seeded ``random.Random`` for repeatable runs.
+    ``hooks`` is a :class:`~mcpvisor.Hooks` or a sequence of them, called at the points their
+    docstrings name. ``rng`` supplies backoff jitter; pass a seeded ``random.Random`` for
+    repeatable runs.
+
+    Workers, timers, idle watches and restarts run in the context (``contextvars``) that was
+    current when :meth:`run` began, whichever caller's request woke them; each request is
+    served in its own caller's context.
     """
 
-    def __init__(self, spec: SupervisorSpec, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        spec: SupervisorSpec,
+        *,
+        hooks: Hooks | Iterable[Hooks] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.spec = spec
         self._rng = rng or random.Random()
+        self._hooks = HookSet(hooks)
+        self._request_hooks = bool(
+            self._hooks.request_started
+            or self._hooks.request_attempt
+            or self._hooks.request_finished
+        )
         self._life: Lifecycle | None = None
         self._slots: dict[str, _Slot] = {}
         self._order: list[str] = []
-        self._bus = EventBus()
+        self._bus = EventBus(on_lost=self._hooks.events_lost or None)
         self._nursery: trio.Nursery | None = None
+        self._context: contextvars.Context | None = None
         self._escalation: RequiredServerError | None = None
         self._closing = False
         self._stop_requested = trio.Event()
         self._startup_changed = trio.Event()
         self._isolated_count = 0
         self._isolation_limits: dict[str, trio.Semaphore] = {}
+        self._snapshot: Snapshot | None = None
 
     # ---- the shell's loop -------------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, task_status: trio.TaskStatus[SupervisorClient] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         """Start every server, report the client once startup is done, supervise until closed.
 
         Raises :class:`RequiredServerError` (after a clean teardown) if a required server
         cannot be started, or is dropped later. Cancellation tears down within the servers'
         shutdown bounds.
         """
-        from mcpvisor.supervisor.client import SupervisorClient
-
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                self._context = contextvars.copy_context()
                 for spec in self.spec.servers:
-                    self._slots[spec.name] = _Slot(spec)
+                    self._slots[spec.name] = _Slot(spec.name, spec, transport_of(spec))
                     self._order.append(spec.name)
                 members = [Member.from_spec(s) for s in self.spec.servers]
                 self._apply(Lifecycle.initial(members, self.spec.groups, trio.current_time()))
@@ -178,6 +292,11 @@ class Supervisor:
         if self._escalation is not None:
             raise self._escalation
 
+    @property
+    def escalation(self) -> RequiredServerError | None:
+        """The required server's failure that ended (or is ending) supervision, if any."""
+        return self._escalation
+
     @asynccontextmanager
     async def subscribe(self, *, buffer: int = 1024) -> AsyncIterator[Subscription]:
         """Receive every lifecycle event from now on while the block runs.
@@ -186,6 +305,7 @@ class Supervisor:
         holds at most ``buffer`` unread events; past that the oldest are discarded and an
         :class:`EventsLost` marker is delivered. Supervision never waits for a subscriber.
         """
+        check_buffer(buffer)
         subscription = self._bus.open(buffer)
         try:
             yield subscription
@@ -229,6 +349,8 @@ class Supervisor:
         if self._closing:
             return
         self._closing = True
+        for each in self._slots.values():
+            self._fail_outstanding(each, "the supervisor is shutting down")
         for name in reversed(list(self._slots)):
             slot = self._slots.get(name)
             if slot is None:
@@ -239,7 +361,7 @@ class Supervisor:
                 ServerState.FAILED,
             ):
                 self._feed(Stop(name, trio.current_time()))
-            self._stop_worker(slot)
+            self._stop_worker(slot, "the supervisor is shutting down")
             with trio.move_on_after(slot.spec.timeouts.shutdown + 1.0):
                 await slot.worker_done.wait()
         for slot in self._slots.values():
@@ -249,6 +371,15 @@ class Supervisor:
                 slot.scope.cancel()
             slot.notify()
         self._bus.close()
+
+    def _spawn(self, fn: Callable[..., Any], *args: object) -> None:
+        """Start a task of the supervisor's own, in the context captured when ``run`` began.
+
+        Trio copies the *calling* task's context into a new task; a lazy server woken by a
+        request would otherwise run its worker with that caller's context variables.
+        """
+        assert self._nursery is not None and self._context is not None
+        self._context.run(self._nursery.start_soon, fn, *args)
 
     # ---- feeding the core and carrying out its commands --------------------------------
 
@@ -265,10 +396,13 @@ class Supervisor:
 
     def _apply(self, decision: Decision) -> None:
         self._life = decision.state
+        self._snapshot = None
         for event in decision.events:
             self._on_event(event)
         for command in decision.commands:
             self._execute(command)
+        # A hook reading the status mid-decision may have built a snapshot: retire it too.
+        self._snapshot = None
         self._startup_changed.set()
 
     def _on_event(self, event: LifecycleEvent) -> None:
@@ -277,6 +411,8 @@ class Supervisor:
             if event.old is ServerState.STARTING:
                 slot.first_attempt_done = True
             slot.notify()
+        if self._hooks.state_changed:
+            self._hooks.state_changed(event)
         self._bus.publish(event)
         log.info(
             "server.event",
@@ -296,7 +432,7 @@ class Supervisor:
         elif isinstance(command, StopServer):
             slot = self._slots.get(command.server)
             if slot is not None:
-                self._stop_worker(slot)
+                self._stop_worker(slot, self._stop_cause(command.server))
         elif isinstance(command, ScheduleRestart):
             self._arm_timer(command)
         elif isinstance(command, CancelRestart):
@@ -313,39 +449,75 @@ class Supervisor:
                 slot.removed = True
                 if slot.timer is not None:
                     slot.timer.cancel()
-                self._stop_worker(slot)
+                self._stop_worker(slot, "the server was removed")
                 slot.notify()
             if command.server in self._order:
                 self._order.remove(command.server)
 
+    def _stop_cause(self, name: str) -> str:
+        if self._closing:
+            return "the supervisor is shutting down"
+        if name not in self._slots or self._life is None or name not in self._life.names:
+            return "the server was removed"
+        reason = self._lifecycle.record(name).reason
+        return f"the server was {_STOP_WORDS.get(reason, 'stopped')}"
+
     def _start_worker(self, name: str) -> None:
         slot = self._slots[name]
-        assert self._nursery is not None
-        self._stop_worker(slot)
+        self._stop_worker(slot, "the server is restarting")
         slot.generation += 1
-        slot.ready = None
-        slot.lists.clear()
         capacity = max(1, slot.spec.max_concurrency)
         send, receive = trio.open_memory_channel[Envelope](capacity)
-        slot.send = send
+        slot.send, slot.queue = send, receive
         slot.scope = trio.CancelScope()
         slot.worker_done = trio.Event()
-        self._nursery.start_soon(
+        self._spawn(
             self._worker_task, name, slot, slot.generation, receive, slot.scope, slot.worker_done
         )
 
-    def _stop_worker(self, slot: _Slot) -> None:
-        """Detach the current worker: it will not be fed back, and it shuts down."""
+    def _stop_worker(self, slot: _Slot, cause: str) -> None:
+        """Detach the current worker and cancel it: it shuts down within its bound."""
+        scope = slot.scope
+        self._detach(slot, cause)
+        if scope is not None:
+            # The worker's cancelled teardown is shielded and bounded by timeouts.shutdown.
+            scope.cancel()
+
+    def _detach(self, slot: _Slot, cause: str) -> None:
+        """Stop routing to the current worker; it will not be fed back from now on.
+
+        Every request handed to it is answered now rather than when its teardown (bounded by
+        ``timeouts.shutdown``) ends: the ones still queued as unsent (so they wait for the next
+        session, or learn the server is gone), the rest as interrupted with ``cause``.
+        """
         slot.generation += 1
+        queue, slot.queue = slot.queue, None
+        while queue is not None:
+            try:
+                envelope = queue.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            op = envelope.operation.name
+            envelope.reply.set_error(RequestInterruptedError(slot.name, op, cause, sent=False))
+            slot.outstanding.discard(envelope)
         if slot.send is not None:
             slot.send.close()
-        if slot.scope is not None:
-            # The worker's cancelled teardown is shielded and bounded by timeouts.shutdown; it
-            # fails queued envelopes as unsent, so none runs on a server that is no longer
-            # ACTIVE, and a worker whose every slot is busy still stops at once.
-            slot.scope.cancel()
+        self._fail_outstanding(slot, cause)
         slot.send = None
+        if slot.ready is not None or slot.pid is not None:
+            self._snapshot = None
         slot.ready = None
+        slot.pid = None
+
+    def _fail_outstanding(self, slot: _Slot, cause: str) -> None:
+        if not slot.outstanding:
+            return
+        for envelope in list(slot.outstanding):
+            op = envelope.operation.name
+            error = RequestInterruptedError(slot.name, op, cause, sent=True)
+            envelope.reply.set_error(error)
+            envelope.scope.cancel()
+        slot.outstanding.clear()
 
     async def _worker_task(
         self,
@@ -357,13 +529,8 @@ class Supervisor:
         done: trio.Event,
     ) -> None:
         hooks = WorkerHooks(
-            on_tools_changed=lambda tools: self._on_tools(name, generation, tools),
-            on_resources_changed=lambda resources, _templates: self._on_list(
-                name, generation, "list_resources", resources
-            ),
-            on_prompts_changed=lambda prompts: self._on_list(
-                name, generation, "list_prompts", prompts
-            ),
+            on_catalog=lambda catalog, parts: self._on_catalog(name, generation, catalog, parts),
+            on_lost=lambda cause, kind: self._on_lost(name, generation, cause, kind),
         )
         try:
             with scope:
@@ -409,58 +576,67 @@ class Supervisor:
         if slot is None or slot.generation != generation or self._closing:
             return
         if isinstance(inp, Exited | StartFailed):
-            slot.send = None
-            slot.ready = None
-            slot.pid = None
+            self._detach(slot, inp.cause or "the server went away")
         try:
             self._feed(inp)
         except CommandRefusedError:
             log.debug("server.stale_input", server=name, input=type(inp).__name__)
+
+    def _on_lost(self, name: str, generation: int, cause: str, kind: str) -> None:
+        """The worker knows its session is gone: tell the core now, not after teardown.
+
+        The old worker is detached (its eventual exit is ignored) and goes on tearing down
+        while the core's decision (a restart, perhaps at once) is carried out.
+        """
+        slot = self._slots.get(name)
+        if slot is None or slot.generation != generation or self._closing:
+            return
+        now = trio.current_time()
+        inp: Input = Exited(name, now, "normal" if kind == "normal" else "abnormal", cause)
+        self._report(name, generation, inp)
 
     def _on_ready(self, name: str, generation: int, ready: Ready) -> None:
         slot = self._slots.get(name)
         if slot is None or slot.generation != generation or self._closing:
             return
         slot.ready = ready
-        slot.tools = tuple(ready.tools)
-        slot.lists["list_resources"] = tuple(ready.resources)
-        slot.lists["list_prompts"] = tuple(ready.prompts)
         slot.pid = ready.pid
+        slot.catalog = ready.catalog
+        if self._hooks.catalog_changed:
+            self._hooks.catalog_changed(name, slot.catalog, _ALL_PARTS)
         self._feed(Started(name, trio.current_time()))
         idle = slot.spec.idle_shutdown
         if idle is not None and slot.isolated_of is None and self._nursery is not None:
-            self._nursery.start_soon(self._idle_watch, name, slot, generation, idle)
+            self._spawn(self._idle_watch, name, slot, generation, idle)
 
-    def _on_tools(self, name: str, generation: int, tools: tuple[Any, ...]) -> None:
+    def _on_catalog(
+        self, name: str, generation: int, catalog: Catalog, parts: frozenset[CatalogPart]
+    ) -> None:
+        """A list_changed refetch: replace the catalog whole, and say which parts came back."""
         slot = self._slots.get(name)
         if slot is None or slot.generation != generation:
             return
-        slot.tools = tuple(tools)
+        slot.catalog = catalog
+        self._snapshot = None
+        if self._hooks.catalog_changed:
+            self._hooks.catalog_changed(name, catalog, parts)
         now = trio.current_time()
         state = self._lifecycle.state_of(name)
-        self._on_event(
-            LifecycleEvent(
-                server=name,
-                old=state,
-                new=state,
-                reason="tools_changed",
-                at=now,
-                kind="tools_changed",
-            )
-        )
-
-    def _on_list(self, name: str, generation: int, op: str, items: tuple[Any, ...]) -> None:
-        slot = self._slots.get(name)
-        if slot is not None and slot.generation == generation:
-            slot.lists[op] = tuple(items)
+        kinds = {_CHANGE_KINDS[part] for part in parts}
+        for kind in ("tools_changed", "resources_changed", "prompts_changed"):
+            if kind in kinds:
+                self._on_event(
+                    LifecycleEvent(
+                        server=name, old=state, new=state, reason=kind, at=now, kind=kind
+                    )
+                )
 
     def _arm_timer(self, command: ScheduleRestart) -> None:
         slot = self._slots[command.server]
-        assert self._nursery is not None
         if slot.timer is not None:
             slot.timer.cancel()
         slot.timer = trio.CancelScope()
-        self._nursery.start_soon(self._timer_task, command, slot.timer)
+        self._spawn(self._timer_task, command, slot.timer)
 
     async def _timer_task(self, command: ScheduleRestart, scope: trio.CancelScope) -> None:
         with scope:
@@ -477,19 +653,35 @@ class Supervisor:
         while slot.generation == generation and not self._closing:
             deadline = slot.last_used + idle
             now = trio.current_time()
-            if slot.inflight == 0 and now >= deadline:
+            if not slot.outstanding and now >= deadline:
                 with suppress(CommandRefusedError):
                     self._feed(IdleTimeout(name, now))
                 return
             await trio.sleep_until(max(deadline, now + idle / 100))
 
-    # ---- what the client handle uses ----------------------------------------------------
+    # ---- the RuntimeInterface -------------------------------------------------------------
 
-    def _status(self) -> SupervisorStatus:
+    @property
+    def closing(self) -> bool:
+        """Whether the supervisor is shutting down."""
+        return self._closing
+
+    def snapshot(self) -> Snapshot:
+        """The status and catalogs as of the last decision; rebuilt only after a change."""
+        snapshot = self._snapshot
+        if snapshot is None:
+            snapshot = self._snapshot = self._build_snapshot()
+        return snapshot
+
+    def _build_snapshot(self) -> Snapshot:
         life = self._lifecycle
+        known = life.members
         servers: dict[str, ServerStatus] = {}
+        catalogs: dict[str, Catalog] = {}
         for name in self._order:
-            slot = self._slots[name]
+            slot = self._slots.get(name)
+            if slot is None or name not in known:
+                continue  # being removed by the decision in progress
             record = life.record(name)
             servers[name] = ServerStatus(
                 name=name,
@@ -499,26 +691,252 @@ class Supervisor:
                 last_error=record.last_cause,
                 required=slot.spec.required,
                 group=slot.spec.group,
-                transport=transport_of(slot.spec),
+                transport=slot.transport,
                 pid=slot.pid if record.state is ServerState.ACTIVE else None,
-                tools=len(slot.tools),
+                tools=len(slot.catalog.tools),
                 wakeable=record.wakeable,
                 isolated_of=slot.isolated_of,
             )
-        return SupervisorStatus(servers=servers, at=trio.current_time())
+            catalogs[name] = slot.catalog
+        return Snapshot(SupervisorStatus(servers=servers, at=trio.current_time()), catalogs)
+
+    async def dispatch(
+        self,
+        server: str,
+        op: str,
+        build: Callable[[], Operation],
+        *,
+        timeout: float | None = None,
+    ) -> object:
+        """See :meth:`RuntimeInterface.dispatch`."""
+        slot = self._slots.get(server)
+        call: RequestCall | None = None
+        if self._request_hooks:
+            kind = OPERATIONS.get(op)
+            call = RequestCall(
+                server=server,
+                op=op,
+                method=kind.method if kind is not None else "",
+                target=None,
+                transport=slot.transport if slot is not None else "",
+                started=trio.current_time(),
+            )
+            self._hooks.request_started(call)
+        error: BaseException | None = None
+        try:
+            if slot is None:
+                raise UnknownServerError(server, self._order)
+            limit = check_timeout(timeout, server)
+            try:
+                operation = build()
+            except UsageError as mistake:
+                raise UsageError(mistake.parameter, mistake.message, server=server) from None
+            if call is not None:
+                call.method = operation.method
+                call.target = operation.target
+            if limit is None:
+                limit = slot.spec.timeouts.request
+            return await self._deliver(server, slot, operation, limit, call)
+        except BaseException as caught:
+            error = caught
+            raise
+        finally:
+            if call is not None:
+                call.error = error
+                call.outcome = _outcome(error)
+                call.duration = trio.current_time() - call.started
+                self._hooks.request_finished(call)
+
+    async def _deliver(
+        self,
+        name: str,
+        slot: _Slot,
+        operation: Operation,
+        limit: float,
+        call: RequestCall | None,
+    ) -> object:
+        deadline = trio.current_time() + limit
+        with trio.CancelScope(deadline=deadline) as bound:
+            retried = False
+            while True:
+                try:
+                    return await self._send(name, slot, operation, deadline, call)
+                except RequestInterruptedError as error:
+                    # A request that never reached the server waits for the next session,
+                    # whatever it is; one that did is retried only if it is retry-safe.
+                    if error.sent and (retried or not operation.retry_safe):
+                        raise
+                    if slot.removed:
+                        raise ServerUnavailableError(
+                            name, None, "the server was removed"
+                        ) from error
+                    retried = retried or error.sent
+        assert bound.cancelled_caught
+        raise RequestTimeoutError(name, operation.name, limit)
+
+    async def _acquire(
+        self, name: str, slot: _Slot, call: RequestCall | None
+    ) -> trio.MemorySendChannel[Envelope]:
+        began: float | None = None
+        try:
+            while True:
+                if self._closing:
+                    raise ServerUnavailableError(name, None, "the supervisor is shutting down")
+                if slot.removed:
+                    raise ServerUnavailableError(name, None, "the server was removed")
+                record = self._lifecycle.record(name)
+                if record.state is ServerState.ACTIVE and slot.send is not None:
+                    return slot.send
+                if record.state is ServerState.STOPPED and record.wakeable:
+                    self._feed(Wake(name, trio.current_time()))
+                    continue
+                if record.state in (ServerState.DROPPED, ServerState.STOPPED):
+                    raise ServerUnavailableError(name, record.state, record.last_cause)
+                if began is None:
+                    began = trio.current_time()
+                await slot.changed.wait()
+        finally:
+            if call is not None and began is not None:
+                call.waited += trio.current_time() - began
+
+    async def _send(
+        self,
+        name: str,
+        slot: _Slot,
+        operation: Operation,
+        deadline: float,
+        call: RequestCall | None,
+    ) -> object:
+        send = await self._acquire(name, slot, call)
+        envelope = Envelope(
+            operation=operation, deadline=deadline, context=contextvars.copy_context()
+        )
+        if call is not None:
+            call.attempt += 1
+            if slot.ready is not None:
+                call.protocol_version = slot.ready.protocol_version
+            self._hooks.request_attempt(call)
+        slot.outstanding.add(envelope)
+        slot.last_used = trio.current_time()
+        try:
+            try:
+                # The reply wait below is the checkpoint; a free buffer slot needs no yield.
+                try:
+                    send.send_nowait(envelope)
+                except trio.WouldBlock:
+                    await send.send(envelope)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                raise RequestInterruptedError(
+                    name, operation.name, "the server went away", sent=False
+                ) from None
+            return await envelope.reply.wait()
+        except trio.Cancelled:
+            envelope.scope.cancel()
+            raise
+        finally:
+            slot.outstanding.discard(envelope)
+            slot.last_used = trio.current_time()
+
+    def control(self, command: Control, server: str) -> None:
+        """See :meth:`RuntimeInterface.control`."""
+        if server not in self._slots:
+            raise UnknownServerError(server, self._order)
+        self._feed(_CONTROLS[command](server, trio.current_time()))
+
+    async def add(self, spec: ServerSpec) -> ServerStatus:
+        """See :meth:`RuntimeInterface.add`."""
+        if self._closing:
+            raise ServerUnavailableError(spec.name, None, "the supervisor is shutting down")
+        if spec.name in self._slots:
+            raise CommandRefusedError(
+                spec.name,
+                "add",
+                self._lifecycle.state_of(spec.name),
+                "a server of that name is already supervised",
+            )
+        if spec.group is not None and spec.group not in self.spec.groups:
+            raise ConfigError([Problem(f"{spec.name}.group", f"unknown group {spec.group!r}")])
+        self._add(spec)
+        slot = self._slots[spec.name]
+        while not slot.removed and self._lifecycle.state_of(spec.name) is ServerState.STARTING:
+            await slot.changed.wait()
+        if slot.removed or self._closing:
+            raise ServerUnavailableError(spec.name, None, "the server was removed")
+        return self.snapshot().status.servers[spec.name]
+
+    async def remove(self, server: str) -> None:
+        """See :meth:`RuntimeInterface.remove`."""
+        slot = self._slots.get(server)
+        if slot is None:
+            raise UnknownServerError(server, self._order)
+        self._feed(Remove(server, trio.current_time()))
+        with trio.move_on_after(slot.spec.timeouts.shutdown + 1.0):
+            await slot.worker_done.wait()
+
+    @asynccontextmanager
+    async def isolated(self, server: str) -> AsyncIterator[str]:
+        """See :meth:`RuntimeInterface.isolated`."""
+        if self._closing:
+            raise ServerUnavailableError(server, None, "the supervisor is shutting down")
+        slot = self._slots.get(server)
+        if slot is None or slot.isolated_of is not None:
+            raise UnknownServerError(server, self._order)
+        async with self._isolation_limit(server):
+            label = self._add_isolated(slot.spec)
+            try:
+                iso = self._slots[label]
+                while self._lifecycle.state_of(label) is ServerState.STARTING:
+                    await iso.changed.wait()
+                record = self._lifecycle.record(label)
+                if record.state is not ServerState.ACTIVE:
+                    raise ServerUnavailableError(label, record.state, record.last_cause)
+                yield label
+            finally:
+                with trio.CancelScope(shield=True):
+                    await self._remove_isolated(label)
+
+    async def close(self) -> None:
+        """See :meth:`RuntimeInterface.close`."""
+        await self.aclose()
+
+    # ---- adding and isolating -------------------------------------------------------------
 
     def _add(
         self, spec: ServerSpec, member: Member | None = None, isolated_of: str | None = None
     ) -> None:
         member = member or Member.from_spec(spec)
-        self._slots[member.name] = _Slot(spec, isolated_of=isolated_of)
+        self._slots[member.name] = _Slot(
+            member.name, spec, transport_of(spec), isolated_of=isolated_of
+        )
         self._order.append(member.name)
         try:
             self._feed(Add(member, trio.current_time()))
         except BaseException:
             self._slots.pop(member.name, None)
             self._order.remove(member.name)
+            self._snapshot = None
             raise
+
+    async def reconfigure(self, spec: SupervisorSpec) -> ReconfigureReport:
+        """See :meth:`RuntimeInterface.reconfigure`."""
+        if self._closing:
+            raise ServerUnavailableError("*", None, "the supervisor is shutting down")
+        report = self._reconfigure(spec)
+        for name in (*report.added, *report.restarted):
+            slot = self._slots.get(name)
+            while (
+                slot is not None
+                and not slot.removed
+                and not self._closing
+                and self._lifecycle.state_of(name) is ServerState.STARTING
+            ):
+                await slot.changed.wait()
+        await trio.lowlevel.checkpoint()
+        return report
+
+    def reject_reload(self, error: BaseException) -> None:
+        """See :meth:`RuntimeInterface.reject_reload`."""
+        self._on_event(reload_event(trio.current_time(), error=error))
 
     def _reconfigure(self, spec: SupervisorSpec) -> ReconfigureReport:
         """Adopt ``spec`` in one synchronous step (see reconfigure.py); publish a reload event.
@@ -535,18 +953,19 @@ class Supervisor:
             inp = core_input(report, spec, extra, now)
             decision = self._lifecycle.step(inp, self._rng.random)
         except (ConfigError, UsageError, CommandRefusedError) as error:
-            self._on_event(reload_event(now, error=error))
+            self.reject_reload(error)
             if isinstance(error, CommandRefusedError):
                 raise ConfigError([Problem(f"servers.{error.server}", error.reason)]) from error
             raise
         self._on_event(reload_event(now, report=report))
         for server in spec.servers:
-            slot = self._slots.setdefault(server.name, _Slot(server))
-            slot.spec = server
+            slot = self._slots.get(server.name)
+            if slot is None:
+                self._slots[server.name] = _Slot(server.name, server, transport_of(server))
+            else:
+                slot.spec, slot.transport = server, transport_of(server)
         for name in (*report.restarted, *report.removed):
             self._isolation_limits.pop(name, None)
-            if name in report.restarted:
-                self._slots[name].tools = ()
         self._order = [*spec.names, *isolated]
         self.spec = spec
         self._apply(decision)
@@ -581,32 +1000,37 @@ class Supervisor:
         if not self._closing:
             self._feed(Remove(label, trio.current_time()))
         else:
-            self._stop_worker(slot)
+            self._stop_worker(slot, "the supervisor is shutting down")
         with trio.move_on_after(slot.spec.timeouts.shutdown + 1.0):
             await slot.worker_done.wait()
 
 
 @asynccontextmanager
 async def open_supervisor(
-    spec: SupervisorSpec, *, rng: random.Random | None = None
-) -> AsyncIterator[Any]:
+    spec: SupervisorSpec,
+    *,
+    hooks: Hooks | Iterable[Hooks] | None = None,
+    rng: random.Random | None = None,
+) -> AsyncIterator[SupervisorClient]:
     """Supervise ``spec``'s servers for the duration of the block; yields a SupervisorClient.
 
     Returns once every required server is ACTIVE and every optional one has finished its
     first start attempt. Raises :class:`RequiredServerError` if a required server cannot be
     started within its restart budget, or, on leaving the block, if one was dropped while
     it ran (escalation). Leaving the block stops every server in reverse declared order.
+    ``hooks`` (a :class:`~mcpvisor.Hooks` or a sequence of them) and ``rng`` are passed to
+    :class:`Supervisor`.
     """
-    supervisor = Supervisor(spec, rng=rng)
+    supervisor = Supervisor(spec, hooks=hooks, rng=rng)
     try:
         async with trio.open_nursery() as nursery:
-            client = await nursery.start(supervisor.run)
+            client: SupervisorClient = await nursery.start(supervisor.run)
             try:
                 yield client
             finally:
                 await supervisor.aclose()
     except BaseException as error:
-        escalated = supervisor._escalation
+        escalated = supervisor.escalation
         if (
             escalated is not None
             and error is not escalated

@@ -14,9 +14,12 @@ Health = Literal["healthy", "degraded", "unavailable"]
 
 @attrs.frozen
 class ServerStatus:
-    """One server as the supervisor sees it now.
+    """One server as the supervisor saw it at its last decision.
 
-    ``since`` is the trio clock time of the last state change; ``restarts`` counts automatic
+    ``pid`` is the stdio child's pid while ACTIVE, else None: a lost session stops showing its
+    pid (and ACTIVE) the moment the loss is known, not when its teardown ends. ``tools`` is
+    the length of the server's current catalog's tool list. ``since`` is the trio clock time
+    of the last state change; ``restarts`` counts automatic
     restarts (crashes, failed starts, group restarts) since it was added or last revived.
     ``last_error`` is the most recent failure cause, kept after recovery for diagnosis.
     ``isolated_of`` names the server an isolated session belongs to.
@@ -36,7 +39,9 @@ class ServerStatus:
     isolated_of: str | None = None
 
     def to_dict(self, now: float | None = None) -> dict[str, Any]:
-        """JSON-ready; ``uptime`` (seconds in the current state) appears when ``now`` is given."""
+        """JSON-ready: ``state``, ``since``, ``restarts``, ``last_error``, ``required``,
+        ``group``, ``transport``, ``pid`` and ``tools`` always; ``isolated_of`` for an isolated
+        session; ``in_state_for`` (seconds since ``since``) when ``now`` is given."""
         out: dict[str, Any] = {
             "state": self.state.value,
             "since": self.since,

@@ -60,10 +60,13 @@ class RequestInterruptedError(MCPVisorError):
 
 
 class RequestTimeoutError(MCPVisorError, TimeoutError):
-    """A request outlived its deadline: the caller's, or ``timeouts.request``, whichever is first.
+    """A request outlived its deadline: the caller's when it set one, else ``timeouts.request``.
 
-    The worker has cancelled the call, which sends ``notifications/cancelled`` to the server.
-    The server stays up: one slow request says nothing about its health.
+    A caller's deadline replaces the server's default bound (it may be longer or shorter);
+    without one, the bound counts from when the worker took the request off its queue. The
+    worker has cancelled the call, which sends ``notifications/cancelled`` to the server. The
+    server stays up: one slow request says nothing about its health. ``timeout`` is the time
+    the call was given, in seconds.
     """
 
     def __init__(self, server: str, operation: str, timeout: float) -> None:

@@ -1,75 +1,14 @@
-"""What travels from a caller to a worker: a request, a one-shot reply, and the envelope."""
+"""What travels from a caller to a worker: an operation, a one-shot reply, and the envelope."""
 
 from __future__ import annotations
 
+import contextvars
 import math
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Any, Literal, TypeAlias, get_args
 
 import attrs
 import trio
-from mcp.shared.dispatcher import ProgressFnT
 
-Operation: TypeAlias = Literal[
-    "list_tools",
-    "call_tool",
-    "list_resources",
-    "list_resource_templates",
-    "read_resource",
-    "list_prompts",
-    "get_prompt",
-    "complete",
-    "probe",
-]
-"""The MCP operations a worker serves; ``probe`` is a health check (see :class:`Request`)."""
-
-OPERATIONS: tuple[Operation, ...] = get_args(Operation)
-
-ProgressCallback: TypeAlias = ProgressFnT
-"""``await progress(progress, total, message)`` for each progress notification of a call."""
-
-_REQUIRED_ARGS: Mapping[Operation, tuple[str, ...]] = {
-    "call_tool": ("name",),
-    "read_resource": ("uri",),
-    "get_prompt": ("name",),
-    "complete": ("ref", "argument"),
-}
-
-
-def _frozen_args(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value or {}))
-
-
-@attrs.frozen
-class Request:
-    """One MCP operation for a worker to perform.
-
-    ``args`` by operation (optional keys in brackets):
-
-    - ``list_tools``, ``list_resources``, ``list_resource_templates``, ``list_prompts``:
-      [``cursor``], [``cache_mode``: ``"use"``, ``"refresh"`` or ``"bypass"``]. One page, as the
-      SDK's ``List*Result``.
-    - ``call_tool``: ``name``, [``arguments``], [``meta``]. A ``CallToolResult``; one with
-      ``is_error`` set is a result, not an exception.
-    - ``read_resource``: ``uri``. - ``get_prompt``: ``name``, [``arguments``].
-    - ``complete``: ``ref``, ``argument``, [``context_arguments``].
-    - ``probe``: none. ``ping`` on handshake-era sessions, an uncached ``tools/list`` on
-      2026-07-28 ones (which have no ping); the result is None.
-
-    ``progress`` receives ``call_tool``'s progress notifications.
-    """
-
-    op: Operation
-    args: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_args)
-    progress: ProgressCallback | None = attrs.field(default=None, eq=False)
-
-    def __attrs_post_init__(self) -> None:
-        if self.op not in OPERATIONS:
-            raise ValueError(f"unknown operation {self.op!r}; expected one of {OPERATIONS}")
-        missing = [key for key in _REQUIRED_ARGS.get(self.op, ()) if key not in self.args]
-        if missing:
-            raise ValueError(f"{self.op} needs args {', '.join(missing)}")
+from mcpvisor.workers.operations import Operation
 
 
 class Reply:
@@ -122,7 +61,7 @@ class Reply:
 
 @attrs.define(eq=False)
 class Envelope:
-    """A request on its way to a worker, with where to put the answer and how to call it off.
+    """An operation on its way to a worker, with where to put the answer and how to call it off.
 
     ``scope`` is an unentered :class:`trio.CancelScope`; the worker performs the call inside
     it. A caller that gives up (its own cancel scope, a deadline) calls ``scope.cancel()``:
@@ -131,10 +70,16 @@ class Envelope:
     ``now + timeouts.request``, and fails the reply with :class:`RequestTimeoutError` when it
     passes.
 
+    ``context`` is the caller's :func:`contextvars.copy_context`: the worker sets each of its
+    variables in the serving task for the call and resets them after, so the SDK's
+    OpenTelemetry span gets the caller's span as parent and structlog context variables tag
+    the right lines.
+
     Envelopes compare by identity: two identical requests are still two requests.
     """
 
-    request: Request
+    operation: Operation
     reply: Reply = attrs.field(factory=Reply)
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     deadline: float = math.inf
+    context: contextvars.Context | None = None

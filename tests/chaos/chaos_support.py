@@ -127,6 +127,10 @@ def _is_our_child(pid: int) -> bool:
     return fields[0] != "Z" and int(fields[1]) == os.getpid()
 
 
+FAULT_KINDS = ("sigkill", "sigstop", "clean_exit", "http_restart")
+"""What the chaos run injects; a run injects each at least once."""
+
+
 @attrs.define
 class ChaosReport:
     """What a chaos run did and which invariants it broke (``violations`` must be empty)."""
@@ -262,11 +266,16 @@ class _Run:
     async def inject(self, seconds: float, nursery: trio.Nursery) -> None:
         end = trio.current_time() + seconds
         stdio = [*RAW, TRANSIENT, FRAGILE, *MCP]
+        # Every kind the report names is injected at least once, whatever the seed: each is
+        # owed until it lands (a target may be down when its turn comes), then the draw is free.
+        owed = list(FAULT_KINDS)
         while trio.current_time() < end:
             await trio.sleep(self.rng.uniform(0.1, 0.6))
-            kind = self.rng.choices(
-                ["sigkill", "sigstop", "clean_exit", "http_restart"], weights=[4, 2, 2, 1]
-            )[0]
+            owed = [k for k in owed if not self.report.faults[k]]
+            if owed:
+                kind = self.rng.choice(owed)
+            else:
+                kind = self.rng.choices(FAULT_KINDS, weights=[4, 2, 2, 1])[0]
             if kind == "http_restart":
                 if not self.http_busy:
                     self.http_busy = True

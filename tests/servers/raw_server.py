@@ -15,7 +15,7 @@ tells a test that the call has reached the server. Tools:
   JSON-RPC error -32099.
 - ``hang()`` never answers; a ``notifications/cancelled`` is reported on stderr as
   ``cancelled <id>``.
-- ``exit(code)`` exits at once; ``garbage()`` prints a non-JSON line.
+- ``exit(code)`` exits at once; ``garbage()`` prints a non-JSON line, then answers.
 - ``change_tools()`` adds a tool and sends ``notifications/tools/list_changed``.
 - ``stderr(lines, length)`` writes to stderr.
 - ``grandchild()`` spawns a long-lived grandchild and returns its pid.
@@ -74,6 +74,7 @@ def call_tool(request_id: object, name: str, args: dict[str, Any]) -> None:
     elif name == "garbage":
         sys.stdout.write("this is not json-rpc\n")
         sys.stdout.flush()
+        result(request_id, text("after garbage"))
     elif name == "change_tools":
         TOOLS.append({"name": f"extra{len(TOOLS)}", "inputSchema": {"type": "object"}})
         send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})

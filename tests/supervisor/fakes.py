@@ -7,6 +7,7 @@ a transport dying under it.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +16,9 @@ import trio
 from mcp.server.mcpserver import Context, MCPServer
 
 from mcpvisor import InProcessSpec
+
+CALLER = contextvars.ContextVar[str]("CALLER")
+"""A context variable tests set in a caller's task, to see whose context code runs in."""
 
 
 class ServerCrashed(Exception):
@@ -38,7 +42,12 @@ class FakeServer:
         self.cancelled = 0
         self.cancellation = trio.Event()
         self.reads = 0
+        self.read_seen = trio.Event()
         self.hold_starts: trio.Event | None = None
+        self.slow_teardown = 0.0
+        self.start_contexts: list[str] = []
+        self.teardowns_started = 0
+        self.teardowns_done = 0
         self.most_live = 0
         self.release = trio.Event()
         self.on_call: Callable[[], None] = lambda: None
@@ -59,6 +68,7 @@ class FakeServer:
         @asynccontextmanager
         async def lifespan(_server: Any) -> AsyncIterator[dict[str, Any]]:
             fake.sessions += 1
+            fake.start_contexts.append(CALLER.get("unset"))
             if fake.fail_starts > 0:
                 fake.fail_starts -= 1
                 raise ServerCrashed(f"{fake.name} refuses to start")
@@ -82,6 +92,13 @@ class FakeServer:
             finally:
                 fake.live -= 1
                 fake._faults.remove(fault)
+                if fake.slow_teardown:
+                    # A session that takes long to close (a server flushing state, a slow
+                    # network): the worker's teardown waits for it.
+                    fake.teardowns_started += 1
+                    with trio.CancelScope(shield=True):
+                        await trio.sleep(fake.slow_teardown)
+                    fake.teardowns_done += 1
 
         server = MCPServer(self.name, lifespan=lifespan)
 
@@ -117,10 +134,49 @@ class FakeServer:
             state["count"] += 1
             return int(state["count"])
 
+        @server.tool()
+        async def whose_context() -> str:
+            """The CALLER this call is served under (the worker applies the caller's context)."""
+            return CALLER.get("unset")
+
+        @server.tool()
+        async def meta_of(ctx: Context) -> str:  # type: ignore[type-arg]
+            """The ``trace`` key of the request's ``_meta``."""
+            meta = ctx.request_context.meta or {}
+            return str(meta.get("trace"))
+
+        @server.tool()
+        async def grow(ctx: Context, name: str) -> str:  # type: ignore[type-arg]
+            """Add a tool called ``name`` (if new) and announce the tool list changed."""
+            if name not in {tool.name for tool in server._tool_manager.list_tools()}:
+                server.add_tool(lambda: name, name=name)
+            await ctx.notify_tools_changed()
+            return name
+
+        @server.tool()
+        async def touch(ctx: Context, what: str) -> str:  # type: ignore[type-arg]
+            """Announce a ``what`` (resources or prompts) list change without changing it."""
+            if what == "resources":
+                await ctx.notify_resources_changed()
+            else:
+                await ctx.notify_prompts_changed()
+            return what
+
+        @server.resource("memo://{topic}")
+        async def memo(topic: str) -> str:
+            """A resource template: one memo per topic."""
+            return f"memo about {topic}"
+
+        @server.prompt()
+        def review(code: str) -> str:
+            """A prompt, so catalogs have one."""
+            return f"Review this: {code}"
+
         @server.resource("memo://slow")
         async def slow() -> str:
             """A resource that answers once the test releases it."""
             fake.reads += 1
+            fake.read_seen.set()
             await fake.release.wait()
             return "slow memo"
 

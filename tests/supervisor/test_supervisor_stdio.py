@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import trio
 
 import mcpvisor as mv
 from tests.conftest import RAW_SERVER
@@ -160,3 +161,39 @@ async def test_no_process_remains_after_the_block() -> None:
         )
     assert all(pid is not None and not alive(pid) for pid in pids)
     assert not alive(grandchild)
+
+
+async def test_logs_events_and_status_carry_no_secret_a_server_prints() -> None:
+    import structlog.testing
+
+    secret = "sk-SECRET-7f3a9c2e51"
+    code = (
+        "import os, sys; print('token is', os.environ['API_KEY'], file=sys.stderr); "
+        "sys.stderr.flush(); sys.exit(3)"
+    )
+    spec = mv.SupervisorSpec(
+        servers=[
+            mv.StdioSpec(
+                name="leaky",
+                command=sys.executable,
+                args=("-c", code),
+                env={"API_KEY": secret},
+                restart=mv.RestartPolicy(max_restarts=0),
+                timeouts=TIMEOUTS,
+            )
+        ]
+    )
+    supervisor = mv.Supervisor(spec)
+    seen: list[object] = []
+    with structlog.testing.capture_logs() as logs:
+        async with supervisor.subscribe() as events, trio.open_nursery() as nursery:
+            client = await nursery.start(supervisor.run)
+            status = client.status()
+            await client.aclose()
+            seen.extend([event async for event in events])
+    # The secret did pass through: the server printed it, and it was masked on the way.
+    assert any("token is" in str(entry.get("line", "")) for entry in logs)
+    assert status.servers["leaky"].state is mv.ServerState.DROPPED
+    everything = [*map(repr, logs), *map(repr, seen), repr(status.to_dict())]
+    assert [text for text in everything if secret in text] == []
+    assert len(seen) >= 2 and status.servers["leaky"].last_error

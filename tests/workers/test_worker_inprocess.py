@@ -13,6 +13,8 @@ from worker_helpers import FAST, running
 
 from mcpvisor.specs import InProcessSpec, Timeouts
 from mcpvisor.workers import (
+    Catalog,
+    CatalogPart,
     RequestInterruptedError,
     RequestTimeoutError,
     WorkerHooks,
@@ -60,8 +62,10 @@ class Probe:
         def review(code: str) -> str:
             return f"Review this: {code}"
 
-    def spec(self, timeouts: Timeouts = FAST) -> InProcessSpec:
-        return InProcessSpec(name="inproc", server=self.server, timeouts=timeouts)
+    def spec(self, timeouts: Timeouts = FAST, protocol: str = "auto") -> InProcessSpec:
+        return InProcessSpec(
+            name="inproc", server=self.server, timeouts=timeouts, protocol=protocol
+        )
 
 
 def text_of(result: Any) -> str:
@@ -74,11 +78,11 @@ def text_of(result: Any) -> str:
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_operations_work(mode: str) -> None:
     probe = Probe()
-    async with running(probe.spec(), mode=mode) as worker:
+    async with running(probe.spec(protocol=mode)) as worker:
         ready = worker.ready
         assert ready is not None
-        assert [p.name for p in ready.prompts] == ["review"]
-        assert [str(r.uri) for r in ready.resources] == ["memo://greeting"]
+        assert [p.name for p in ready.catalog.prompts] == ["review"]
+        assert [str(r.uri) for r in ready.catalog.resources] == ["memo://greeting"]
         added = await worker.call("call_tool", name="add", arguments={"a": 4, "b": 5})
         assert text_of(added) == "9"
         resource = await worker.call("read_resource", uri="memo://greeting")
@@ -108,7 +112,7 @@ async def test_progress_is_forwarded() -> None:
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_a_cancelled_caller_cancels_the_server_side(mode: str) -> None:
     probe = Probe()
-    async with running(probe.spec(), mode=mode) as worker:
+    async with running(probe.spec(protocol=mode)) as worker:
         envelope = worker.submit("call_tool", name="wait_forever")
         await probe.started.wait()
         envelope.scope.cancel()
@@ -149,12 +153,13 @@ async def test_listen_refetches_tools_in_the_modern_era() -> None:
     changed = trio.Event()
     latest: list[tuple[types.Tool, ...]] = []
 
-    def on_tools_changed(tools: tuple[types.Tool, ...]) -> None:
-        latest.append(tools)
-        if "new_tool" in {tool.name for tool in tools}:
+    def on_catalog(catalog: Catalog, parts: frozenset[CatalogPart]) -> None:
+        assert "tools" in parts
+        latest.append(catalog.tools)
+        if "new_tool" in {tool.name for tool in catalog.tools}:
             changed.set()
 
-    hooks = WorkerHooks(on_tools_changed=on_tools_changed)
+    hooks = WorkerHooks(on_catalog=on_catalog)
     async with running(probe.spec(), hooks=hooks) as worker:
         assert worker.ready is not None and worker.ready.modern
         await worker.call("call_tool", name="grow")

@@ -55,9 +55,9 @@ async def test_streamable_http_call_then_kill_mid_call(mcp_server: Path) -> None
 
 async def test_a_restarted_server_reports_the_stale_session(mcp_server: Path) -> None:
     async with http_server(mcp_server, "streamable-http") as server:
-        spec = HttpSpec(name="web", url=server.url, timeouts=FAST)
+        spec = HttpSpec(name="web", url=server.url, timeouts=FAST, protocol="legacy")
         # The handshake era has sessions; 2026-07-28 sessions are stateless and just carry on.
-        async with running(spec, mode="legacy") as worker:
+        async with running(spec) as worker:
             assert worker.ready is not None
             assert worker.ready.protocol_version == "2025-11-25"
             await server.kill()
@@ -89,7 +89,7 @@ async def test_sse_call_works(mcp_server: Path) -> None:
         spec = SseSpec(name="legacy-web", url=server.url, timeouts=FAST)
         async with running(spec) as worker:
             assert worker.ready is not None
-            assert "add" in {tool.name for tool in worker.ready.tools}
+            assert "add" in {tool.name for tool in worker.ready.catalog.tools}
             result = await worker.call("call_tool", name="add", arguments={"a": 20, "b": 22})
             assert sum_of(result) == "42"
             assert await worker.call("probe") is None

@@ -5,6 +5,7 @@ Imported by the test modules beside it (pytest puts this directory on ``sys.path
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -13,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx2
 import trio
 
 from mcpvisor.specs import ServerSpec, StdioSpec, Timeouts
-from mcpvisor.workers import Envelope, Ready, Request, WorkerExit, run_worker
+from mcpvisor.workers import Envelope, Operation, Ready, WorkerExit, run_worker
 
 FAST = Timeouts(connect=10, initialize=20, request=20, shutdown=2, probe_interval=None)
 """Real-time bounds for tests: generous for a loaded CI box, no background probes."""
@@ -33,16 +35,21 @@ class Running:
 
     def submit(self, op: str, progress: Any = None, **args: Any) -> Envelope:
         """Queue a request without waiting for it."""
-        envelope = Envelope(Request(op, args, progress=progress))  # type: ignore[arg-type]
+        if progress is not None:
+            args["progress"] = progress
+        envelope = Envelope(Operation.from_args({"op": op, **args}))
         self.send.send_nowait(envelope)
         return envelope
 
     async def call(self, op: str, **args: Any) -> Any:
-        """Send a request and return its result (or raise its error)."""
-        return await self.submit(op, **args).reply.wait()
+        """Send a request and return its result (or raise its error), within 60 s."""
+        with trio.fail_after(60):
+            return await self.submit(op, **args).reply.wait()
 
     async def wait_exit(self) -> WorkerExit:
-        await self.exited.wait()
+        """Wait (at most 60 s) until the worker has returned."""
+        with trio.fail_after(60):
+            await self.exited.wait()
         assert self.exit is not None
         return self.exit
 
@@ -87,12 +94,40 @@ async def http_server(script: Path, transport: str, port: int = 0) -> AsyncItera
         await server.kill()
 
 
+@asynccontextmanager
+async def raw_http_server(script: Path, *flags: str) -> AsyncIterator[HttpServer]:
+    """Run ``raw_http_server.py`` with ``flags``; kill it on exit."""
+    server = HttpServer(script, "streamable-http", flags=flags)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.kill()
+
+
 @attrs.define
 class HttpServer:
     script: Path
     transport: str
     port: int = 0
     process: trio.Process | None = None
+    flags: tuple[str, ...] | None = None
+    """Set for ``raw_http_server.py``, which takes no transport or port."""
+
+    async def count(self, method: str) -> int:
+        """How many ``method`` requests ``raw_http_server.py`` has received."""
+        async with httpx2.AsyncClient() as http:
+            response = await http.get(f"http://127.0.0.1:{self.port}/stats")
+            counts: dict[str, int] = response.json()
+            return counts.get(method, 0)
+
+    async def control(self, mode: str) -> None:
+        """Switch ``raw_http_server.py`` to answer in ``mode``."""
+        async with httpx2.AsyncClient() as http:
+            response = await http.post(
+                f"http://127.0.0.1:{self.port}/control", content=json.dumps({"mode": mode})
+            )
+            response.raise_for_status()
 
     @property
     def url(self) -> str:
@@ -100,8 +135,11 @@ class HttpServer:
         return f"http://127.0.0.1:{self.port}{path}"
 
     async def start(self, port: int = 0) -> None:
+        args = ["--transport", self.transport, "--port", str(port)]
+        if self.flags is not None:
+            args = list(self.flags)
         self.process = await trio.lowlevel.open_process(
-            [sys.executable, str(self.script), "--transport", self.transport, "--port", str(port)],
+            [sys.executable, str(self.script), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )

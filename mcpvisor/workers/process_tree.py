@@ -1,0 +1,200 @@
+"""Finding and killing every process a stdio server left behind, without touching others.
+
+A stdio server's processes are reached three ways at teardown:
+
+- its process group (the child runs in a session of its own, so the group id is its pid);
+- every process below it in the process tree, found recursively and pinned by pidfd before
+  stdin closes (helpers that left the group: Node's ``detached: true``, launched browsers);
+- every process whose environment carries the session's token (:data:`SESSION_TOKEN_VAR`),
+  which finds daemons that double-forked and called ``setsid`` (a crashpad handler), since
+  they were re-parented out of the tree.
+
+What none of these reaches: a daemon that left the tree *and* scrubbed or replaced its
+environment at exec (``env -i``, ``execve`` with a new environment), or one that runs as
+another user. Only a child subreaper (the CLI can be one) or a cgroup can contain those.
+Everything here reads /proc, so on systems without it only the process group is reached.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Callable
+from contextlib import suppress
+
+import trio
+
+SESSION_TOKEN_VAR = "MCPVISOR_SESSION"
+"""Environment variable set in every stdio child to a token unique to its session."""
+
+
+def new_session_token() -> str:
+    """A fresh token for :data:`SESSION_TOKEN_VAR`."""
+    return secrets.token_hex(12)
+
+
+def pin_marked(token: str) -> list[int]:
+    """Pidfds of every live process whose environment carries ``token`` (see the module)."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:  # pragma: no cover - not Linux
+        return []
+    mark = f"{SESSION_TOKEN_VAR}={token}".encode()
+    pinned: list[int] = []
+    for pid in _marked(mark):
+        try:
+            pidfd: int = pidfd_open(pid)
+        except OSError:
+            continue
+        # Opened after the scan: keep it only if that pid still names a marked process.
+        if pid in _marked(mark, only=(pid,)):
+            pinned.append(pidfd)
+        else:
+            os.close(pidfd)
+    return pinned
+
+
+def _marked(mark: bytes, only: tuple[int, ...] | None = None) -> list[int]:
+    found: list[int] = []
+    me = os.getpid()
+    try:
+        pids = only or tuple(int(entry) for entry in os.listdir("/proc") if entry.isdigit())
+    except OSError:
+        return found
+    for pid in pids:
+        if pid == me:
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as environ:
+                entries = environ.read().split(b"\0")
+        except OSError:
+            continue
+        if mark in entries:
+            found.append(pid)
+    return found
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def parent_death_signal() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that asks Linux to SIGKILL the child when its parent dies; else None.
+
+    Linux sends it when the *thread* that forked the child exits, not the process, so the
+    spawn must happen in a thread that lives as long as the session: Trio's own thread (the
+    asyncio facade runs Trio in a thread of its own that lives until shutdown), never one of
+    ``trio.to_thread``'s cached threads, which exit after ten idle seconds.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    path = ctypes.util.find_library("c")
+    if path is None:  # pragma: no cover - a Linux without a findable libc
+        return None
+    prctl = ctypes.CDLL(path, use_errno=True).prctl
+    parent = os.getpid()
+
+    def set_pdeathsig() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        # The parent may have died between fork and prctl: then nobody would send it.
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return set_pdeathsig
+
+
+def killpg(pgid: int, sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _live_processes() -> dict[int, tuple[int, int]]:
+    """``pid -> (parent pid, process group)`` of every live (non-zombie) process.
+
+    Empty where /proc is missing.
+    """
+    found: dict[int, tuple[int, int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                raw = stat.read()
+        except OSError:
+            continue
+        # Fields after the parenthesised command name: state, ppid, pgrp, ...
+        fields = raw[raw.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and fields[0] != b"Z":
+            found[int(entry)] = (int(fields[1]), int(fields[2]))
+    return found
+
+
+def _live_group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in process group ``pgid``."""
+    return [pid for pid, (_, group) in _live_processes().items() if group == pgid]
+
+
+def _parents() -> dict[int, int]:
+    """Parent pid of every live (non-zombie) process."""
+    return {pid: parent for pid, (parent, _) in _live_processes().items()}
+
+
+def pin_descendants(root: int) -> list[int]:
+    """Pidfds of every live process below ``root``, including any that left its group.
+
+    A server may start helpers in sessions of their own (Node's ``detached: true``, browsers
+    that automation servers launch); killing the process group misses them, and once the
+    server is dead they are re-parented out of reach. A pidfd names exactly one process, so
+    the helpers can be killed later without risking a pid that was reused meanwhile.
+    """
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:  # pragma: no cover - not Linux
+        return []
+    parents = _parents()
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    pinned: list[int] = []
+    frontier = [root]
+    while frontier:
+        for pid in children.get(frontier.pop(), []):
+            frontier.append(pid)
+            try:
+                pidfd: int = pidfd_open(pid)
+            except OSError:
+                continue
+            # Opened after /proc was read: keep it only if it is still the same process.
+            if _parents().get(pid) == parents[pid]:
+                pinned.append(pidfd)
+            else:
+                os.close(pidfd)
+    return pinned
+
+
+async def await_group_death(pgid: int, timeout: float) -> None:
+    """Wait (bounded) until every process SIGKILLed in group ``pgid`` is dead.
+
+    SIGKILL is delivered asynchronously: a process can still be running for a moment after
+    ``killpg`` returns. A pidfd turns readable when its process dies, so this waits on events,
+    not on a polling loop.
+    """
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:  # pragma: no cover - not Linux
+        return
+    deadline = trio.current_time() + timeout
+    for pid in _live_group_members(pgid):
+        try:
+            pidfd: int = pidfd_open(pid)
+        except OSError:
+            continue
+        try:
+            with trio.move_on_at(deadline):
+                await trio.lowlevel.wait_readable(pidfd)
+        finally:
+            os.close(pidfd)

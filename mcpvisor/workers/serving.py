@@ -1,0 +1,309 @@
+"""Serving one ready session: long-lived serving tasks, one verdict, nothing left pending.
+
+Serving tasks pull envelopes from the worker's channel and perform each operation under the
+caller's context variables and one cancel scope. The first verdict that the session is over
+(the link lost, the HTTP session gone, probes failed, the channel closed) wins: the owner hears
+of a loss at once through ``on_lost``, queued envelopes fail as unsent, and calls in flight fail
+too, except that a lost link first lets them collect answers the transport already read.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import trio
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED
+
+from mcpvisor.specs import ServerSpec
+from mcpvisor.workers.errors import RequestInterruptedError, RequestTimeoutError
+from mcpvisor.workers.health import probe_loop
+from mcpvisor.workers.link import Link
+from mcpvisor.workers.refresh import CatalogKeeper
+from mcpvisor.workers.remote import HttpStatusLog, is_session_gone
+from mcpvisor.workers.reports import ExitKind, Ready, WorkerExit, WorkerHooks
+from mcpvisor.workers.requests import Envelope
+
+_ANSWER_GRACE = 1.0
+"""After a link is lost, how long in-flight calls may take to collect answers already read.
+
+The SDK fails every call still waiting with "connection closed" within a scheduler pass of
+the read stream ending, so this bound is only reached if the SDK breaks that promise.
+"""
+
+STOPPED = "stopped by its owner"
+_HTTP_STAND_IN = "Server returned an error response"
+"""The SDK's message for an HTTP error status with no JSON-RPC body."""
+
+_Tokens = Sequence[tuple[contextvars.ContextVar[Any], contextvars.Token[Any]]]
+
+
+def _apply(context: contextvars.Context | None) -> _Tokens:
+    """Set each of the caller's context variables in the current task; see :func:`_restore`."""
+    if context is None:
+        return ()
+    return [(var, var.set(value)) for var, value in context.items()]
+
+
+def _restore(tokens: _Tokens) -> None:
+    for var, token in reversed(tokens):
+        var.reset(token)
+
+
+def link_verdict(link: Link, redact: Callable[[str], str]) -> WorkerExit:
+    """How a session whose link was lost ended: ``normal`` only for a stdio exit with code 0."""
+    returncode = link.returncode
+    kind: ExitKind = "normal" if link.kind == "exited" and returncode == 0 else "abnormal"
+    return WorkerExit(kind, redact(link.cause or "the connection was lost"), returncode)
+
+
+class Serving:
+    """Serves a worker's channel on one session until a verdict ends it (see the module)."""
+
+    def __init__(
+        self,
+        spec: ServerSpec,
+        requests: trio.MemoryReceiveChannel[Envelope],
+        hooks: WorkerHooks,
+        *,
+        name: str,
+        redact: Callable[[str], str],
+        log: Any,
+        link: Link,
+        http: HttpStatusLog | None,
+    ) -> None:
+        self.spec = spec
+        self.requests = requests
+        self.hooks = hooks
+        self.name = name
+        self.redact = redact
+        self.log = log
+        self.link = link
+        self.http = http
+        self.exit: WorkerExit | None = None
+        self.inflight: set[Envelope] = set()
+        self.ended = trio.Event()
+        self.drain = False
+        self.drained = trio.Event()
+        self.nursery: trio.Nursery | None = None
+        self.tasks = 0
+        self.idle = 0
+
+    # -- the end of a session -------------------------------------------------------------
+
+    def conclude(self, exit: WorkerExit) -> bool:
+        """Record the verdict (the first wins) and tell the owner of a loss at once."""
+        if self.exit is not None:
+            return False
+        self.exit = exit
+        if exit.kind != "stopped" and self.hooks.on_lost is not None:
+            try:
+                self.hooks.on_lost(exit.cause, exit.kind)
+            except Exception:
+                self.log.exception("server.hook_failed", hook="on_lost")
+        return True
+
+    def _finish(self, exit: WorkerExit, *, drain: bool = False) -> None:
+        """End serving with ``exit`` (the first call wins), failing pending requests now.
+
+        ``drain`` (the link was lost): calls in flight are left to collect the answers the
+        transport already read; the SDK fails the rest with "connection closed" at once.
+        """
+        if not self.conclude(exit):
+            return
+        self.drain = drain
+        self._fail_queued(exit.cause)
+        if not drain:
+            self._interrupt_inflight(exit.cause)
+        if not self.inflight:
+            self.drained.set()
+        self.ended.set()
+
+    def on_link_lost(self, link: Link) -> None:
+        """The link's verdict, reported the moment the transport declares it."""
+        self._finish(link_verdict(link, self.redact), drain=True)
+
+    def finish_pending(self, cause: str) -> None:
+        self._interrupt_inflight(cause)
+        self._fail_queued(cause)
+
+    def _interrupt_inflight(self, cause: str) -> None:
+        for envelope in list(self.inflight):
+            self._interrupt(envelope, cause)
+        self.inflight.clear()
+
+    def _fail_queued(self, cause: str) -> None:
+        while True:
+            try:
+                envelope = self.requests.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            self._interrupt(envelope, cause, sent=False)
+
+    def _interrupt(self, envelope: Envelope, cause: str, *, sent: bool = True) -> None:
+        error = RequestInterruptedError(self.name, envelope.operation.name, cause, sent=sent)
+        envelope.reply.set_error(error)
+
+    # -- serving --------------------------------------------------------------------------
+
+    async def serve(self, client: Client, ready: Ready, keeper: CatalogKeeper) -> WorkerExit:
+        """Serve until a verdict, then fail whatever is pending and return the verdict."""
+        t = self.spec.timeouts
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            nursery.start_soon(keeper.refresher, client)
+            if t.probe_interval is not None:
+                nursery.start_soon(self._probes, client, ready)
+            if ready.modern:
+                nursery.start_soon(keeper.listen, client, t.request)
+            self._add_serving_task(client, ready)
+            await self.ended.wait()
+            if self.drain:
+                with trio.move_on_after(_ANSWER_GRACE):
+                    await self.drained.wait()
+            assert self.exit is not None
+            self.finish_pending(self.exit.cause)
+            nursery.cancel_scope.cancel()
+        assert self.exit is not None
+        return self.exit
+
+    def _add_serving_task(self, client: Client, ready: Ready) -> None:
+        assert self.nursery is not None
+        self.tasks += 1
+        self.nursery.start_soon(self._serving_task, client, ready)
+
+    async def _serving_task(self, client: Client, ready: Ready) -> None:
+        """Serve envelopes one after another until the session ends.
+
+        Tasks are added only when every existing one is busy, up to ``max_concurrency``, and
+        live as long as the session: no task is spawned per request, and an idle worker
+        holds one.
+        """
+        requests = self.requests
+        while self.exit is None:
+            self.idle += 1
+            try:
+                # A queued envelope is taken without yielding; only an empty queue blocks.
+                try:
+                    envelope = requests.receive_nowait()
+                except trio.WouldBlock:
+                    envelope = await requests.receive()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                self._finish(WorkerExit("stopped", STOPPED))
+                return
+            finally:
+                self.idle -= 1
+            if self.exit is not None:
+                self._interrupt(envelope, self.exit.cause, sent=False)
+                return
+            if self.idle == 0 and self.tasks < self.spec.max_concurrency:
+                self._add_serving_task(client, ready)
+            await self._serve_one(client, ready, envelope)
+
+    async def _serve_one(self, client: Client, ready: Ready, envelope: Envelope) -> None:
+        if envelope.reply.done:
+            return
+        scope = envelope.scope
+        if scope.cancel_called:
+            self._interrupt(envelope, "cancelled by the caller before it was sent", sent=False)
+            return
+        start = trio.current_time()
+        # The caller's deadline, when it set one, replaces the server's default bound; the
+        # caller's own scope carries it, so a request costs one cancel scope.
+        deadline = (
+            envelope.deadline
+            if math.isfinite(envelope.deadline)
+            else start + self.spec.timeouts.request
+        )
+        scope.deadline = min(scope.deadline, deadline)
+        self.inflight.add(envelope)
+        tokens = _apply(envelope.context)
+        try:
+            with scope:
+                try:
+                    result = await envelope.operation.perform(client, ready)
+                except MCPError as error:
+                    self._on_mcp_error(envelope, error)
+                except Exception as error:
+                    envelope.reply.set_error(error)
+                else:
+                    envelope.reply.set_result(result)
+            if scope.cancelled_caught:
+                if trio.current_time() >= deadline:
+                    timeout = RequestTimeoutError(
+                        self.name, envelope.operation.name, deadline - start
+                    )
+                    envelope.reply.set_error(timeout)
+                else:
+                    self._interrupt(envelope, "cancelled by the caller")
+        finally:
+            _restore(tokens)
+            # Unanswered means the worker itself is ending: its cleanup answers the reply.
+            if envelope.reply.done:
+                self.inflight.discard(envelope)
+                if self.exit is not None and not self.inflight:
+                    self.drained.set()
+
+    def _on_mcp_error(self, envelope: Envelope, error: MCPError) -> None:
+        if self.http is not None and is_session_gone(error):
+            self._session_gone(error)
+        elif error.code == CONNECTION_CLOSED:
+            # The link's own verdict (with the exit status) is usually in by now.
+            if self.link.lost.is_set():
+                self._finish(link_verdict(self.link, self.redact), drain=True)
+            else:
+                cause = f"the connection closed ({self.server_text(error)})"
+                self._finish(WorkerExit("abnormal", cause))
+        else:
+            envelope.reply.set_error(self._for_host(error))
+            return
+        # The session is over (perhaps already being stopped): the caller learns that, not
+        # the transport's own error.
+        assert self.exit is not None
+        self._interrupt(envelope, self.exit.cause)
+
+    def _for_host(self, error: MCPError) -> MCPError:
+        """The server's error as the host may see it: redacted, with the HTTP status if any."""
+        message = error.error.message
+        text = self.redact(message)
+        if message == _HTTP_STAND_IN and self.http is not None and self.http.last is not None:
+            text = f"{message} ({self.http.last})"
+        data = error.error.data
+        if isinstance(data, str):
+            data = self.redact(data)
+        if text == message and data is error.error.data:
+            return error
+        return MCPError(code=error.code, message=text, data=data)
+
+    def _session_gone(self, error: MCPError) -> None:
+        said = self.server_text(error)
+        if self.http is not None and self.http.last is not None:
+            said = f"{self.http.last}: {said}"
+        self._finish(
+            WorkerExit(
+                "abnormal",
+                f"the server no longer knows this session ({said}); it has probably restarted",
+            )
+        )
+
+    # -- health --------------------------------------------------------------------------------
+
+    async def _probes(self, client: Client, ready: Ready) -> None:
+        await probe_loop(
+            client,
+            ready,
+            self.spec.timeouts,
+            http=self.http,
+            on_failed=lambda cause: self._finish(WorkerExit("abnormal", cause)),
+            on_session_gone=self._session_gone,
+            log=self.log,
+            redact=self.redact,
+        )
+
+    def server_text(self, error: MCPError) -> str:
+        """A server's error message, safe to log."""
+        return self.redact(error.error.message)[:500]
