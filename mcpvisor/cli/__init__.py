@@ -5,18 +5,23 @@ under supervision and shows their lifecycle live. ``run``, ``check``, ``tools`` 
 ``call`` take a Claude Desktop, Cursor or VS Code config file. See ``mcpvisor --help``.
 
 Exit codes: 0 success; 1 a runtime failure (a required server down, a failed call); 2 bad
-usage or a bad config; 130 interrupted before the command could finish cleanly.
+usage or a bad config; 128 + the signal's number when SIGINT, SIGTERM or SIGHUP stopped
+``check``, ``tools`` or ``call`` (``run`` and ``demo`` end that way and exit 0). Every command
+shuts its servers down before it exits, whichever of those signals arrives.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 
-from mcpvisor.cli._errors import exit_code_for, message_for
-from mcpvisor.cli._logging import LEVELS, configure_logging
+from mcpvisor.cli._errors import exit_code_for, leaf, message_for
+from mcpvisor.cli._logging import LEVELS, configure_logging, redact
+from mcpvisor.cli._signals import Interrupted, become_subreaper, reap_orphans
 
 __all__ = ["main"]
 
@@ -25,6 +30,27 @@ def _version() -> str:
     from importlib.metadata import version
 
     return version("mcpvisor")
+
+
+def _seconds(text: str) -> float:
+    """A finite, positive number of seconds (``nan``, ``inf`` and ``-1`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,12 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
             "live. Ends after --duration seconds or on Ctrl-C with a summary."
         ),
     )
-    demo.add_argument("--duration", type=float, default=20.0, help="seconds to run (default 20)")
+    demo.add_argument("--duration", type=_seconds, default=20.0, help="seconds to run (default 20)")
     demo.add_argument(
         "--seed", type=int, default=None, help="seed for the crash schedule and the calls"
     )
     demo.add_argument(
-        "--callers", type=int, default=3, help="concurrent callers making tool calls (default 3)"
+        "--callers",
+        type=_positive_int,
+        default=3,
+        help="concurrent callers making tool calls (default 3)",
     )
     _add_output(demo, plain=True)
 
@@ -106,8 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("config")
     call.add_argument("tool", help="the qualified tool name, server__tool")
     call.add_argument("arguments", nargs="?", default="{}", help="a JSON object (default {})")
-    call.add_argument("--timeout", type=float, default=None, help="seconds to wait for the call")
+    call.add_argument("--timeout", type=_seconds, default=None, help="seconds to wait for the call")
     _add_output(call)
+
+    from mcpvisor.cli._config_cmd import add_config_parser
+
+    add_config_parser(sub, common)
     return parser
 
 
@@ -136,12 +169,27 @@ def _add_output(parser: argparse.ArgumentParser, *, plain: bool = False) -> None
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, reap: bool | None = None) -> int:
     """Run the ``mcpvisor`` command line with ``argv`` (default ``sys.argv[1:]``).
 
     Returns the exit code. Errors print one line, ``mcpvisor: error: ...``, to stderr;
-    ``--debug`` adds the traceback.
+    ``--debug`` adds the traceback. ``reap`` (default: when ``argv`` is None, that is, when
+    this process *is* the command) makes the process a child subreaper and, on the way out,
+    terminates and reaps any daemon a server left behind; a host calling ``main`` from its
+    own process keeps its children to itself.
     """
+    if reap is None:
+        reap = argv is None
+    if reap:
+        become_subreaper()
+    try:
+        return _main(argv)
+    finally:
+        if reap:
+            reap_orphans()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.log_level is None:
@@ -154,9 +202,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mcpvisor: interrupted", file=sys.stderr)
         return 130
+
+    except Interrupted as stopped:
+        print(f"mcpvisor: {stopped}", file=sys.stderr)
+        return stopped.exit_code
     except Exception as exc:  # the one place that turns errors into exit codes
+        if isinstance(leaf(exc), BrokenPipeError):
+            # The reader went away (``mcpvisor run --json | head``): stop quietly, as Unix
+            # tools do, and keep the interpreter's final flush from raising again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
         code = exit_code_for(exc)
         if args.debug:
-            traceback.print_exception(exc)
-        print(f"mcpvisor: error: {message_for(exc, hint=not args.debug)}", file=sys.stderr)
+            for chunk in traceback.format_exception(exc):
+                sys.stderr.write(redact(chunk))
+        print(f"mcpvisor: error: {redact(message_for(exc, hint=not args.debug))}", file=sys.stderr)
         return 1 if code is None else code

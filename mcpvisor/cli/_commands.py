@@ -6,8 +6,7 @@ import argparse
 import json
 import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from difflib import get_close_matches
 from functools import partial
 from typing import Any
@@ -21,9 +20,11 @@ from rich.text import Text
 
 import mcpvisor as mv
 from mcpvisor.cli._errors import UsageError
-from mcpvisor.cli._reload import serve_reloads
+from mcpvisor.cli._logging import protect, redact, route_logs
+from mcpvisor.cli._reload import Reloader
+from mcpvisor.cli._signals import Interrupted, SignalPlan, stop_signals
 from mcpvisor.cli._view import STATE_STYLES, Board, dump_json, event_plain, event_record
-from mcpvisor.specs import NAME_SEPARATOR
+from mcpvisor.specs import NAME_SEPARATOR, split_qualified
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -32,6 +33,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from mcpvisor.cli._demo import run_demo
 
         return run_demo(args)
+    if args.command == "config":
+        from mcpvisor.cli._config_cmd import cmd_config
+
+        return cmd_config(args)
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": cmd_run,
         "check": cmd_check,
@@ -44,16 +49,19 @@ def dispatch(args: argparse.Namespace) -> int:
 def load(path: str) -> mv.SupervisorSpec:
     """The spec in config file ``path``; an unreadable file is a usage error."""
     try:
-        return mv.load_config(path)
+        spec = mv.load_config(path)
     except OSError as exc:
         raise UsageError(f"cannot read config {path!r}: {exc.strerror or exc}") from exc
+    protect(spec)
+    return spec
 
 
 def try_once(spec: mv.SupervisorSpec) -> mv.SupervisorSpec:
     """``spec`` with every server started eagerly, once, as optional: to look, not to keep.
 
     A one-shot command wants each server's first attempt, not a restart loop, and wants to
-    report a failed required server rather than abort on it.
+    report a failed required server rather than abort on it. With no restart budget a server
+    that cannot start is DROPPED, the word ``run`` ends on for it too.
     """
     servers = [
         attrs.evolve(
@@ -61,7 +69,7 @@ def try_once(spec: mv.SupervisorSpec) -> mv.SupervisorSpec:
             required=False,
             start="eager",
             idle_shutdown=None,
-            restart=attrs.evolve(s.restart, restart="temporary"),
+            restart=attrs.evolve(s.restart, max_restarts=0),
         )
         for s in spec.servers
     ]
@@ -83,9 +91,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 async def _check(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
     required = {s.name: s.required for s in spec.servers}
-    async with mv.open_supervisor(try_once(spec)) as client:
+    async with stop_signals() as stopped, mv.open_supervisor(try_once(spec)) as client:
         status = client.status()
         tools = await client.list_tools(include_unavailable=True)
+    if stopped.by is not None:
+        raise Interrupted(stopped.by)
     counts = {name: 0 for name in status.servers}
     for entry in tools:
         counts[entry.server] = counts.get(entry.server, 0) + 1
@@ -102,7 +112,7 @@ async def _check(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
                 "state": server.state.value,
                 "required": required.get(name, False),
                 "tools": counts.get(name, 0),
-                "error": None if up else server.last_error,
+                "error": None if up or server.last_error is None else redact(server.last_error),
             }
         )
     if args.json:
@@ -139,12 +149,14 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 async def _tools(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
     required = {s.name for s in spec.servers if s.required}
-    async with mv.open_supervisor(try_once(spec)) as client:
+    async with stop_signals() as stopped, mv.open_supervisor(try_once(spec)) as client:
         status = client.status()
         tools = await client.list_tools()
+    if stopped.by is not None:
+        raise Interrupted(stopped.by)
     down = {n: s for n, s in status.servers.items() if s.state is not mv.ServerState.ACTIVE}
     for name, server in down.items():
-        cause = f": {server.last_error}" if server.last_error else ""
+        cause = f": {redact(server.last_error)}" if server.last_error else ""
         print(f"mcpvisor: warning: server {name!r} is {server.state.value}{cause}", file=sys.stderr)
     if args.json:
         dump_json(
@@ -175,21 +187,54 @@ async def _tools(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
 # ---- call --------------------------------------------------------------------------------
 
 
+MAX_ARGUMENT_DEPTH = 100
+"""How deeply ``call`` arguments may nest, as the library bounds a request's arguments."""
+
+
+def parse_arguments(text: str) -> dict[str, Any]:
+    """The JSON object ``text``; anything else (bad JSON, an array, a value nested past
+    :data:`MAX_ARGUMENT_DEPTH` levels) is a usage error."""
+    try:
+        arguments = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"arguments are not valid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise UsageError(f"arguments nest deeper than {MAX_ARGUMENT_DEPTH} levels") from None
+    if not isinstance(arguments, dict):
+        raise UsageError('arguments must be a JSON object, like \'{"path": "/tmp"}\'')
+    if nesting(arguments) > MAX_ARGUMENT_DEPTH:
+        raise UsageError(f"arguments nest deeper than {MAX_ARGUMENT_DEPTH} levels")
+    return arguments
+
+
+def nesting(value: object) -> int:
+    """How many levels of objects and arrays ``value`` has (iterative: no recursion limit)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            items: list[object] = list(node.values())
+        elif isinstance(node, list):
+            items = node
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((item, depth + 1) for item in items)
+    return deepest
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     spec = load(args.config)
-    server, sep, tool = args.tool.partition(NAME_SEPARATOR)
-    if not sep or not server or not tool:
+    parts = split_qualified(args.tool)
+    if parts is None:
         raise UsageError(f"tool must be written server{NAME_SEPARATOR}tool, got {args.tool!r}")
+    server, tool = parts
     if server not in spec.names:
         close = get_close_matches(server, list(spec.names), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise UsageError(f"unknown server {server!r} in {args.config}{hint}")
-    try:
-        arguments = json.loads(args.arguments)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"arguments are not valid JSON: {exc.msg} at column {exc.colno}") from None
-    if not isinstance(arguments, dict):
-        raise UsageError('arguments must be a JSON object, like \'{"path": "/tmp"}\'')
+    arguments = parse_arguments(args.arguments)
     only = attrs.evolve(spec[server], group=None)
     one = try_once(mv.SupervisorSpec(servers=[only]))
     one = attrs.evolve(one, servers=[attrs.evolve(one.servers[0], required=True)])
@@ -203,10 +248,12 @@ async def _call(
     arguments: dict[str, Any],
     args: argparse.Namespace,
 ) -> int:
-    async with mv.open_supervisor(spec) as client:
+    async with stop_signals() as stopped, mv.open_supervisor(spec) as client:
         result = await client.call_tool(server, tool, arguments, timeout=args.timeout)
+    if stopped.by is not None:
+        raise Interrupted(stopped.by)
     if args.json:
-        dump_json(result.model_dump(mode="json", by_alias=True))
+        dump_json(result.model_dump(mode="json", by_alias=True), redacted=False)
         return 1 if result.is_error else 0
     out = sys.stderr if result.is_error else sys.stdout
     printed = False
@@ -230,79 +277,122 @@ def cmd_run(args: argparse.Namespace) -> int:
     return trio.run(_run, spec, args)
 
 
-@contextmanager
-def _stop_signals() -> Iterator[Any]:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        yield signals
-
-
-async def _cancel_on_signal(signals: Any, scope: trio.CancelScope, received: list[str]) -> None:
-    async for signum in signals:
-        received.append(signal.Signals(signum).name)
-        scope.cancel()
-        return
+def run_signals(reloader: Reloader) -> SignalPlan:
+    """What a signal does to ``run`` other than stopping it: SIGHUP reloads, as daemons do."""
+    return {signal.SIGHUP: reloader.request}
 
 
 async def _run(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
     live = use_live(args)
     json_lines = args.json or (not live and not args.plain)
-    received: list[str] = []
-    with _stop_signals() as signals:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope, received)
-            async with mv.open_supervisor(spec) as client:
-                t0 = client.status().at
-                reloads = partial(serve_reloads, client, args.config, watch=args.watch)
-                await nursery.start(reloads)
-                if live:
-                    await _run_live(client, t0)
-                else:
-                    await _run_lines(client, t0, json_lines=json_lines)
-            nursery.cancel_scope.cancel()
+    supervisor = mv.Supervisor(spec)
+    reloader = Reloader(args.config, watch=args.watch)
+    t0 = trio.current_time()
+    # Subscribed before startup, so the event log shows every server starting.
+    async with (
+        stop_signals(run_signals(reloader)) as stopped,
+        supervisor.subscribe() as events,
+        trio.open_nursery() as nursery,
+    ):
+        if live:
+            await live_view(
+                supervisor,
+                events,
+                Board(t0=t0),
+                title="mcpvisor run",
+                nursery=nursery,
+                on_ready=partial(nursery.start, reloader.serve),
+            )
+        else:
+            await _run_lines(
+                supervisor,
+                events,
+                t0,
+                nursery,
+                json_lines=json_lines,
+                on_ready=partial(nursery.start, reloader.serve),
+            )
+    name = stopped.name
     if json_lines:
-        dump_json({"type": "stopped", "signal": received[0] if received else None})
+        dump_json({"type": "stopped", "signal": name})
     else:
-        print(f"mcpvisor: stopped ({received[0] if received else 'done'}); all servers shut down")
+        print(f"mcpvisor: stopped ({name or 'done'}); all servers shut down")
     return 0
 
 
-async def _run_lines(client: Any, t0: float, *, json_lines: bool) -> None:
-    status = client.status()
-    if json_lines:
-        dump_json({"type": "ready", "status": status.to_dict()})
-    else:
-        print(f"ready: {', '.join(f'{n} {s.state.value}' for n, s in status.servers.items())}")
-        sys.stdout.flush()
-    async with client.subscribe() as events:
+async def _run_lines(
+    supervisor: mv.Supervisor,
+    events: Any,
+    t0: float,
+    nursery: trio.Nursery,
+    *,
+    json_lines: bool,
+    on_ready: Callable[[mv.SupervisorClient], Awaitable[object]] | None = None,
+) -> None:
+    async def show() -> None:
         async for event in events:
             if json_lines:
                 dump_json(event_record(event, t0))
             else:
                 print(event_plain(event, t0), flush=True)
 
+    nursery.start_soon(show)
+    client = await nursery.start(supervisor.run)
+    if on_ready is not None:
+        await on_ready(client)
+    status = client.status()
+    if json_lines:
+        dump_json({"type": "ready", "status": status.to_dict()})
+    else:
+        print(f"ready: {', '.join(f'{n} {s.state.value}' for n, s in status.servers.items())}")
+        sys.stdout.flush()
 
-async def _run_live(client: Any, t0: float) -> None:
-    board = Board(t0=t0)
-    await live_view(client, board, title="mcpvisor run")
 
-
-async def live_view(client: Any, board: Board, *, title: str) -> None:
-    """Draw ``board`` for ``client`` until cancelled: redraw on each event and twice a second."""
+async def live_view(
+    supervisor: mv.Supervisor,
+    events: Any,
+    board: Board,
+    *,
+    title: str,
+    nursery: trio.Nursery,
+    on_ready: Callable[[mv.SupervisorClient], Awaitable[object]] | None = None,
+) -> None:
+    """Run ``supervisor`` in ``nursery`` and draw ``board`` for it: startup first, then
+    redraw on each event and twice a second. Log lines go into the event panel meanwhile.
+    ``on_ready(client)`` runs once startup is done (``run`` starts its reloads there)."""
     console = Console()
-    with Live(
-        board.render(client.status(), title=title),
-        console=console,
-        auto_refresh=False,
-        transient=False,
-    ) as live:
-        async with client.subscribe() as events, trio.open_nursery() as nursery:
+    names = supervisor.spec.names
+    client: Any = None
+
+    def render() -> Any:
+        status = client.status() if client is not None else None
+        return board.render(status, title=title, pending=names)
+
+    with Live(render(), console=console, auto_refresh=False, transient=False) as live:
+
+        def redraw() -> None:
+            live.update(render(), refresh=True)
+
+        def log_line(line: str) -> None:
+            board.add_log(line)
+            redraw()
+
+        with route_logs(log_line):
+
+            async def show() -> None:
+                async for event in events:
+                    board.add_event(event)
+                    redraw()
 
             async def tick() -> None:
                 while True:
                     await trio.sleep(0.5)
-                    live.update(board.render(client.status(), title=title), refresh=True)
+                    redraw()
 
+            nursery.start_soon(show)
             nursery.start_soon(tick)
-            async for event in events:
-                board.add_event(event)
-                live.update(board.render(client.status(), title=title), refresh=True)
+            client = await nursery.start(supervisor.run)
+            if on_ready is not None:
+                await on_ready(client)
+            redraw()
+            await trio.sleep_forever()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,6 +24,8 @@ from rich.live import Live
 import mcpvisor as mv
 from mcpvisor.cli._commands import use_live
 from mcpvisor.cli._errors import UsageError
+from mcpvisor.cli._logging import route_logs
+from mcpvisor.cli._signals import stop_signals
 from mcpvisor.cli._view import Board, dump_json, event_plain, event_record
 from mcpvisor.demo import demo_spec, open_http_server
 
@@ -54,6 +55,7 @@ class Tally:
     pids: set[int] = attrs.field(factory=set)
     status: Any = None
     stopped_by: str = "duration"
+    signal: str | None = None
     ran_for: float = 0.0
 
     def seen(self, status: mv.SupervisorStatus) -> None:
@@ -111,12 +113,13 @@ async def _demo(args: argparse.Namespace) -> int:
             tally.made += 1
             await trio.sleep(r.uniform(0.05, 0.3))
 
+    subscription: Any = None  # opened before startup, so the log shows servers starting
+
     async def watch(client: Any, redraw: Callable[[], None]) -> None:
-        async with client.subscribe() as events:
-            async for event in events:
-                tally.seen(client.status())
-                emit(event)
-                redraw()
+        async for event in subscription:
+            tally.seen(client.status())
+            emit(event)
+            redraw()
 
     async def tick(client: Any, redraw: Callable[[], None]) -> None:
         while True:
@@ -124,51 +127,46 @@ async def _demo(args: argparse.Namespace) -> int:
             redraw()
             await trio.sleep(0.25)
 
-    stop = trio.CancelScope()
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as outer:
-
-            async def on_signal() -> None:
-                async for _ in signals:
-                    tally.stopped_by = "signal"
-                    stop.cancel()
-                    return
-
-            outer.start_soon(on_signal)
-            with stop:
-                async with open_http_server(stderr=subprocess.DEVNULL if quiet else None) as http:
-                    tally.pids.add(http.pid)
-                    spec = demo_spec(http.url, crash_after=crash_after)
-                    if json_out:
-                        dump_json(
-                            {
-                                "type": "start",
-                                "seed": seed,
-                                "crash_after": crash_after,
-                                "servers": list(spec.names),
-                                "http_pid": http.pid,
-                            }
-                        )
-                    elif not live:
-                        print(f"starting {', '.join(spec.names)} (seed {seed})", flush=True)
-                    async with mv.open_supervisor(spec, rng=random.Random(rng.random())) as client:
-                        try:
-                            await _supervised(
-                                client,
-                                args,
-                                tally,
-                                board,
-                                console,
-                                live,
-                                json_out,
-                                call_loop,
-                                watch,
-                                tick,
-                            )
-                        finally:
-                            tally.seen(client.status())
-                            tally.ran_for = trio.current_time() - board.t0
-            outer.cancel_scope.cancel()
+    http_stderr = subprocess.DEVNULL if quiet else None
+    async with stop_signals() as stopped, open_http_server(stderr=http_stderr) as http:
+        tally.pids.add(http.pid)
+        spec = demo_spec(http.url, crash_after=crash_after)
+        if json_out:
+            dump_json(
+                {
+                    "type": "start",
+                    "seed": seed,
+                    "crash_after": crash_after,
+                    "servers": list(spec.names),
+                    "http_pid": http.pid,
+                }
+            )
+        elif not live:
+            print(f"starting {', '.join(spec.names)} (seed {seed})", flush=True)
+        supervisor = mv.Supervisor(spec, rng=random.Random(rng.random()))
+        board.t0 = trio.current_time()
+        async with supervisor.subscribe() as subscription, trio.open_nursery() as running:
+            client = await running.start(supervisor.run)
+            try:
+                await _supervised(
+                    client,
+                    args,
+                    tally,
+                    board,
+                    console,
+                    live,
+                    json_out,
+                    call_loop,
+                    watch,
+                    tick,
+                )
+            finally:
+                tally.seen(client.status())
+                tally.ran_for = trio.current_time() - board.t0
+                await supervisor.aclose()
+    if stopped.by is not None:
+        tally.stopped_by = "signal"
+        tally.signal = stopped.name
     _summarize(tally, board, seed, json_out=json_out, console=console)
     return 0
 
@@ -186,7 +184,6 @@ async def _supervised(
     tick: Any,
 ) -> None:
     status = client.status()
-    board.t0 = status.at
     tally.seen(status)
     if json_out:
         dump_json({"type": "ready", "status": status.to_dict()})
@@ -212,7 +209,12 @@ async def _supervised(
         def redraw() -> None:
             view.update(board.render(client.status(), title=title), refresh=True)
 
-        await body(redraw)
+        def log_line(line: str) -> None:
+            board.add_log(line)
+            redraw()
+
+        with route_logs(log_line):
+            await body(redraw)
 
 
 def _summarize(tally: Tally, board: Board, seed: int, *, json_out: bool, console: Console) -> None:
@@ -230,6 +232,7 @@ def _summarize(tally: Tally, board: Board, seed: int, *, json_out: bool, console
         "type": "summary",
         "seed": seed,
         "stopped_by": tally.stopped_by,
+        "signal": tally.signal,
         "duration": round(tally.ran_for, 3),
         "calls": {
             "made": tally.made,

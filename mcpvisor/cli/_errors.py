@@ -5,6 +5,7 @@ from __future__ import annotations
 import trio
 
 from mcpvisor.specs import ConfigError, MCPVisorError
+from mcpvisor.specs import UsageError as CallerMistake
 
 
 class UsageError(Exception):
@@ -29,7 +30,7 @@ def leaf(exc: BaseException) -> BaseException:
 def _usage_types() -> tuple[type[BaseException], ...]:
     import mcpvisor as mv
 
-    return (UsageError, ConfigError, mv.UnknownServerError, mv.UnknownToolError)
+    return (UsageError, CallerMistake, ConfigError, mv.UnknownServerError, mv.UnknownToolError)
 
 
 def exit_code_for(exc: BaseException) -> int | None:

@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 import mcpvisor as mv
+from mcpvisor.cli._logging import redact
 
 STATE_STYLES: Mapping[str, str] = {
     "starting": "yellow",
@@ -68,7 +69,7 @@ def event_record(event: mv.LifecycleEvent | mv.EventsLost, t0: float) -> dict[st
         "reason": event.reason,
         "attempt": event.attempt,
         "delay": None if event.delay is None else round(event.delay, 3),
-        "cause": event.cause,
+        "cause": None if event.cause is None else redact(event.cause),
     }
 
 
@@ -91,7 +92,7 @@ def event_text(event: mv.LifecycleEvent | mv.EventsLost, t0: float) -> Text:
     if event.reason:
         details.append(_REASONS.get(event.reason, event.reason))
     if event.cause and event.cause != event.reason:
-        details.append(event.cause)
+        details.append(redact(event.cause))
     if event.delay is not None:
         nth = f" #{event.attempt}" if event.attempt else ""
         details.append(f"restart{nth} in {event.delay:.1f}s")
@@ -105,9 +106,25 @@ def event_plain(event: mv.LifecycleEvent | mv.EventsLost, t0: float) -> str:
     return event_text(event, t0).plain
 
 
-def dump_json(record: Mapping[str, Any]) -> None:
-    """Write one JSON line to stdout and flush it, so a reader sees it at once."""
-    sys.stdout.write(json.dumps(record, default=str) + "\n")
+def scrub(node: Any) -> Any:
+    """``node`` with every string in it (keys too) cleared of configured secrets."""
+    if isinstance(node, str):
+        return redact(node, any_url=False)
+    if isinstance(node, Mapping):
+        return {scrub(k): scrub(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [scrub(v) for v in node]
+    return node
+
+
+def dump_json(record: Mapping[str, Any], *, redacted: bool = True) -> None:
+    """Write one JSON line to stdout and flush it, so a reader sees it at once.
+
+    Strings are redacted first (before JSON escaping could hide a secret) unless
+    ``redacted=False``, for data the user asked for, such as a tool's result.
+    """
+    data = scrub(record) if redacted else record
+    sys.stdout.write(json.dumps(data, default=str) + "\n")
     sys.stdout.flush()
 
 
@@ -135,11 +152,25 @@ class Board:
     def add_event(self, event: mv.LifecycleEvent | mv.EventsLost) -> None:
         self.log.append(event_text(event, self.t0))
 
+    def add_log(self, line: str) -> None:
+        """A (redacted) log line, shown among the events while the view is live."""
+        for part in line.splitlines() or [""]:
+            text = Text.from_ansi(part, no_wrap=True, overflow="ellipsis")
+            text.stylize("dim")
+            self.log.append(text)
+
     def counts(self, server: str) -> CallCounts:
         return self.calls.setdefault(server, CallCounts())
 
-    def render(self, status: mv.SupervisorStatus, *, title: str = "mcpvisor") -> RenderableType:
-        """The status table above the most recent event lines."""
+    def render(
+        self,
+        status: mv.SupervisorStatus | None,
+        *,
+        title: str = "mcpvisor",
+        pending: Iterable[str] = (),
+    ) -> RenderableType:
+        """The status table above the most recent event lines; before the supervisor has a
+        status (during startup), each of ``pending`` is shown as starting."""
         table = Table(title=None, expand=True, box=None, header_style="bold", pad_edge=False)
         table.add_column("server", no_wrap=True)
         table.add_column("transport", no_wrap=True)
@@ -151,6 +182,17 @@ class Board:
             table.add_column("calls ok", justify="right", no_wrap=True)
             table.add_column("failed", justify="right", no_wrap=True)
         table.add_column("last error", overflow="ellipsis", no_wrap=True, ratio=1)
+        if status is None:
+            for name in pending:
+                cells: list[RenderableType] = [
+                    Text(name, style="bold"),
+                    "",
+                    Text("starting", STATE_STYLES["starting"]),
+                ]
+                cells += ["-"] * (len(table.columns) - len(cells))
+                table.add_row(*cells)
+            header = Text.assemble((title, "bold"), "  ", ("starting", "yellow"))
+            return self._frame(table, header)
         for name, server in status.servers.items():
             state = server.state.value
             active = server.state is mv.ServerState.ACTIVE
@@ -165,13 +207,16 @@ class Board:
             if self.show_calls:
                 c = self.counts(name)
                 row += [str(c.ok), str(c.failed + c.interrupted)]
-            row.append(Text(server.last_error or "", style="red" if not active else "dim"))
+            row.append(Text(redact(server.last_error or ""), style="red" if not active else "dim"))
             table.add_row(*row)
         health = status.health
         style = {"healthy": "green", "degraded": "yellow"}.get(health, "red")
         header = Text.assemble(
             (title, "bold"), "  ", (health, style), f"  t={status.at - self.t0:.1f}s"
         )
+        return self._frame(table, header)
+
+    def _frame(self, table: Table, header: Text) -> RenderableType:
         log: Iterable[Text] = self.log or [Text("(no events yet)", "dim")]
         return Group(
             Panel(table, title=header, title_align="left"),

@@ -70,8 +70,10 @@ async def open_http_server(
 
     The listening socket is bound here and inherited by the child, so the URL is valid as
     soon as the block starts: connections made before the child is ready wait in the
-    backlog. Leaving the block terminates the child (and kills it if it lingers).
-    ``stderr=subprocess.DEVNULL`` silences it.
+    backlog. Leaving the block terminates the child (and kills it if it lingers). The child
+    exits by itself when the pipe on its stdin closes, which happens however this process
+    dies, so not even a SIGKILL here leaves it running. ``stderr=subprocess.DEVNULL``
+    silences it.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -80,9 +82,9 @@ async def open_http_server(
         port = sock.getsockname()[1]
         fd = sock.fileno()
         process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", f"mcpvisor.demo.{module}", "--fd", str(fd)],
+            [sys.executable, "-m", f"mcpvisor.demo.{module}", "--fd", str(fd), "--exit-with-stdin"],
             pass_fds=(fd,),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stderr=stderr,
             start_new_session=True,
         )
@@ -92,6 +94,8 @@ async def open_http_server(
         yield HttpServer(url=f"http://127.0.0.1:{port}/mcp", pid=process.pid)
     finally:
         with trio.CancelScope(shield=True):
+            if process.stdin is not None:
+                await process.stdin.aclose()
             if process.returncode is None:
                 process.terminate()
                 with trio.move_on_after(3):

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mcpvisor.specs.errors import ConfigError, Problem
 
 JSON_SUFFIXES = (".json", ".jsonc")
+MAX_DEPTH = 64
+"""How deeply a config may nest objects and arrays; real host configs need about six levels."""
+_TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels of objects and arrays)"
 TOML_SUFFIXES = (".toml",)
 
 
@@ -59,11 +63,35 @@ def read_config_file(path: Path) -> object:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise ConfigError([Problem(where, f"invalid TOML: {e}")]) from None
+        except RecursionError:
+            raise ConfigError([Problem(where, _TOO_DEEP)]) from None
     try:
         return json.loads(strip_jsonc(text), object_pairs_hook=_object_pairs)
     except json.JSONDecodeError as e:
         message = f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"
         raise ConfigError([Problem(where, message)]) from None
+    except RecursionError:
+        raise ConfigError([Problem(where, _TOO_DEEP)]) from None
+
+
+def too_deep(data: object) -> str | None:
+    """The path of the first value nested deeper than :data:`MAX_DEPTH`, or None.
+
+    Iterative, so that the check itself cannot exhaust the stack it protects.
+    """
+    stack: list[tuple[object, str, int]] = [(data, "", 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if isinstance(node, Mapping):
+            children = [(f"{path}.{key}" if path else str(key), v) for key, v in node.items()]
+        elif isinstance(node, list | tuple):
+            children = [(f"{path}[{i}]", item) for i, item in enumerate(node)]
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            return path
+        stack.extend((child, where, depth + 1) for where, child in children)
+    return None
 
 
 def strip_jsonc(text: str) -> str:

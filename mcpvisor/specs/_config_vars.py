@@ -18,8 +18,12 @@ class VariableError(Exception):
     """Why a string could not be expanded; the message is safe to show."""
 
 
-def expand(text: str, environ: Mapping[str, str]) -> str:
-    """``text`` with every variable reference replaced from ``environ``."""
+def expand(text: str, environ: Mapping[str, str], found: list[str] | None = None) -> str:
+    """``text`` with every variable reference replaced from ``environ``.
+
+    Each substituted value (from ``environ`` or a default) is appended to ``found``: it came
+    from outside the file and is treated as a secret wherever it lands.
+    """
 
     def replace(match: re.Match[str]) -> str:
         token = match.group(0)
@@ -40,11 +44,12 @@ def expand(text: str, environ: Mapping[str, str]) -> str:
                 "unsupported variable reference; use ${NAME}, ${env:NAME} or ${NAME:-default}"
             )
         name, default = reference.group(1), reference.group(2)
-        if name in environ:
-            return environ[name]
-        if default is not None:
-            return default
-        raise VariableError(f"environment variable {name!r} is not set")
+        value = environ.get(name, default)
+        if value is None:
+            raise VariableError(f"environment variable {name!r} is not set")
+        if found is not None and value:
+            found.append(value)
+        return value
 
     return _TOKEN.sub(replace, text)
 

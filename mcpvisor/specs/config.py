@@ -22,12 +22,13 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
-from mcpvisor.specs._config_files import DuplicateKeysDict, read_config_file
+from mcpvisor.specs._config_files import MAX_DEPTH, DuplicateKeysDict, read_config_file, too_deep
 from mcpvisor.specs._config_vars import VariableError, escape, expand
 from mcpvisor.specs._logging import library_logger
 from mcpvisor.specs.errors import ConfigError, Problem
 from mcpvisor.specs.policy import STRATEGIES
 from mcpvisor.specs.servers import (
+    DEFAULT_MAX_MESSAGE_BYTES,
     HttpSpec,
     InProcessSpec,
     ServerSpec,
@@ -55,14 +56,17 @@ _TRANSPORT_NAMES: Final[Mapping[str, Transport]] = {
     "sse": "sse",
 }
 _TRANSPORT_KEYS: Final[Mapping[Transport, frozenset[str]]] = {
-    "stdio": frozenset({"command", "args", "env", "cwd"}),
+    "stdio": frozenset({"command", "args", "env", "cwd", "max_message_bytes"}),
     "http": frozenset({"url", "headers"}),
     "sse": frozenset({"url", "headers"}),
 }
 _A: Final[Mapping[Transport, str]] = {"stdio": "a stdio", "http": "an http", "sse": "an sse"}
 _ALL_TRANSPORT_KEYS: Final = frozenset().union(*_TRANSPORT_KEYS.values())
 _HOST_KEYS: Final = frozenset({"type", "transport", "disabled"})
-_SUPERVISED_FIELDS: Final = tuple(f.name for f in attrs.fields(_Supervised) if f.name != "name")
+_NOT_CONFIG_KEYS: Final = frozenset({"name", "secrets"})
+_SUPERVISED_FIELDS: Final = tuple(
+    f.name for f in attrs.fields(_Supervised) if f.name not in _NOT_CONFIG_KEYS
+)
 _MCPVISOR_KEYS: Final = ("defaults", "groups")
 
 
@@ -107,11 +111,12 @@ def load_config(
     return _Loader(environment).load(data)
 
 
-def dump_config(spec: SupervisorSpec) -> dict[str, Any]:
+def dump_config(spec: SupervisorSpec, *, defaults: bool = False) -> dict[str, Any]:
     """``spec`` as a Claude-Desktop-shaped dict that :func:`load_config` turns back into it.
 
-    Fields at their defaults are left out; strings are escaped so that nothing in them is
-    taken for a variable reference. The result holds ``env`` and header values as they are:
+    Fields at their defaults are left out, unless ``defaults=True`` asks for every field (the
+    effective config); strings are escaped so that nothing in them is taken for a variable
+    reference. The result holds ``env`` and header values as they are:
     it is the user's configuration, not a log. Raises :class:`ConfigError` for an
     :class:`InProcessSpec`, which no file can describe.
     """
@@ -124,7 +129,7 @@ def dump_config(spec: SupervisorSpec) -> dict[str, Any]:
             )
             for s in in_process
         )
-    result = _CONVERTER.unstructure(spec, SupervisorSpec)
+    result = (_EFFECTIVE if defaults else _CONVERTER).unstructure(spec, SupervisorSpec)
     assert isinstance(result, dict)
     return result
 
@@ -202,11 +207,18 @@ class _Loader:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
         self.problems: list[Problem] = []
+        self.expanded: list[str] = []
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
 
     def load(self, data: object) -> SupervisorSpec:
+        deep = too_deep(data)
+        if deep is not None:
+            # Checked before anything walks the tree: a thousand nested arrays would exhaust
+            # the stack of every recursive step below.
+            message = f"nested too deeply (more than {MAX_DEPTH} levels of objects and arrays)"
+            raise ConfigError([Problem(deep, message)])
         self.find_duplicate_keys(data, "")
         spec = self.supervisor(data)
         if spec is None or self.problems:
@@ -338,6 +350,7 @@ class _Loader:
         if not isinstance(entry, Mapping):
             self.problem(path, "a server must be an object")
             return None
+        first_expanded = len(self.expanded)
         disabled = entry.get("disabled", False)
         if disabled is True:
             return None
@@ -383,8 +396,10 @@ class _Loader:
                 self.read(fields, entry, "args", path, self.strings)
                 self.read(fields, entry, "env", path, self.string_map)
                 self.read(fields, entry, "cwd", path, self.optional_string)
+                self.read(fields, entry, "max_message_bytes", path, self.integer)
         try:
-            spec = cls(name=label, **kwargs, **fields)
+            secrets = self.expanded[first_expanded:]
+            spec = cls(name=label, secrets=secrets, **kwargs, **fields)
         except ConfigError as e:
             self.absorb(e, label, path, origins)
             return None
@@ -452,7 +467,7 @@ class _Loader:
         self, layers: list[_Layer], home: str, groups: Mapping[str, Any]
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """Keyword arguments for the supervision fields, and the path each came from."""
-        kwargs, origins, _, _ = self.fields(_Supervised, layers, home, skip={"name"})
+        kwargs, origins, _, _ = self.fields(_Supervised, layers, home, skip=_NOT_CONFIG_KEYS)
         group = kwargs.get("group")
         if isinstance(group, str) and group not in groups:
             self.problem(origins["group"], _unknown("group", group, groups))
@@ -564,12 +579,15 @@ class _Loader:
     def string(self, value: object, path: str) -> object:
         return self.scalar(value, str, path)
 
+    def integer(self, value: object, path: str) -> object:
+        return self.scalar(value, int, path)
+
     def optional_string(self, value: object, path: str) -> object:
         return self.scalar(value, str | None, path)
 
     def expand(self, text: str, path: str) -> str | _Invalid:
         try:
-            return expand(text, self.environ)
+            return expand(text, self.environ, self.expanded)
         except VariableError as e:
             self.problem(path, str(e))
             return _INVALID
@@ -615,10 +633,14 @@ def _escaped(node: Any) -> Any:
     return node
 
 
-def _make_converter() -> cattrs.Converter:
-    converter = cattrs.Converter(omit_if_default=True)
+def _make_converter(*, omit_defaults: bool = True) -> cattrs.Converter:
+    converter = cattrs.Converter(omit_if_default=omit_defaults)
     supervised = make_dict_unstructure_fn(
-        _Supervised, converter, _cattrs_omit_if_default=True, name=override(omit=True)
+        _Supervised,
+        converter,
+        _cattrs_omit_if_default=omit_defaults,
+        name=override(omit=True),
+        secrets=override(omit=True),
     )
 
     def entry(spec: StdioSpec | HttpSpec | SseSpec) -> dict[str, Any]:
@@ -631,6 +653,8 @@ def _make_converter() -> cattrs.Converter:
                 out["env"] = dict(spec.env)
             if spec.cwd is not None:
                 out["cwd"] = spec.cwd
+            if spec.max_message_bytes != DEFAULT_MAX_MESSAGE_BYTES or not omit_defaults:
+                out["max_message_bytes"] = spec.max_message_bytes
         else:
             # Explicit, because a url ending in /sse would otherwise be taken for SSE.
             out["type"] = "http" if isinstance(spec, HttpSpec) else "sse"
@@ -666,5 +690,6 @@ def _make_converter() -> cattrs.Converter:
 
 
 _CONVERTER: Final = _make_converter()
+_EFFECTIVE: Final = _make_converter(omit_defaults=False)
 
 __all__ = ["dump_config", "load_config"]

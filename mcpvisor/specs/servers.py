@@ -94,6 +94,18 @@ def _url_repr(url: object) -> str:
     return repr(redact_url(url))
 
 
+def _frozen_secrets(value: Iterable[str] | None) -> frozenset[str]:
+    return frozenset(v for v in (value or ()) if isinstance(v, str) and v)
+
+
+def _masked_value(value: object, mask: Any) -> object:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, tuple):
+        return tuple(_masked_value(v, mask) for v in value)
+    return value
+
+
 def _str_map_problems(c: _Checker, value: Mapping[str, str], field: str) -> None:
     for key, item in value.items():
         c.require(isinstance(key, str) and bool(key), f"{field}", "keys must be non-empty strings")
@@ -116,6 +128,10 @@ class _Supervised:
     - ``max_concurrency``: requests served at once; more wait their turn.
     - ``max_isolated``: isolated sessions open at once; more callers wait.
     - ``protocol``: how the protocol era is negotiated; one of :data:`PROTOCOL_ERAS`.
+    - ``secrets``: values to treat as credentials wherever they appear (in ``args``, the url,
+      ``cwd``...), on top of env and header values and URL credentials. :func:`load_config`
+      records every value that came from ``${VAR}`` expansion here. Masked in the repr and in
+      server output; left out of equality and of :func:`dump_config`.
     """
 
     name: str
@@ -128,6 +144,24 @@ class _Supervised:
     max_concurrency: int = 32
     max_isolated: int = 4
     protocol: str = "auto"
+    secrets: frozenset[str] = attrs.field(
+        factory=frozenset, converter=_frozen_secrets, eq=False, hash=False, repr=False
+    )
+
+    def __repr__(self) -> str:
+        # Each string field is masked before repr() escapes it, so that a secret holding a
+        # quote or a backslash is still found; env and header values are masked whole.
+        from mcpvisor.specs.secrets import Redactor
+
+        mask = Redactor(self)  # type: ignore[arg-type]
+        shown = []
+        for field in attrs.fields(type(self)):
+            if not field.repr:
+                continue
+            value = _masked_value(getattr(self, field.name), mask)
+            text = field.repr(value) if callable(field.repr) else repr(value)
+            shown.append(f"{field.name}={text}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     def _common_problems(self, c: _Checker) -> None:
         problem = name_problem(self.name)
@@ -156,18 +190,25 @@ class _Supervised:
                 field,
                 "must be an integer >= 1",
             )
-        c.require(
-            self.protocol in PROTOCOL_ERAS,
-            "protocol",
-            "must be one of " + ", ".join(PROTOCOL_ERAS),
-        )
+        if self.protocol not in PROTOCOL_ERAS:
+            from difflib import get_close_matches
+
+            message = "must be one of " + ", ".join(PROTOCOL_ERAS)
+            close = (
+                get_close_matches(self.protocol, PROTOCOL_ERAS, n=1)
+                if isinstance(self.protocol, str)
+                else []
+            )
+            c.require(
+                False, "protocol", f"{message}; did you mean {close[0]!r}?" if close else message
+            )
 
     def _finish(self, c: _Checker) -> None:
         label = self.name if isinstance(self.name, str) and self.name else "<unnamed>"
         c.raise_if_any(prefix=label)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StdioSpec(_Supervised):
     """A server run as a subprocess speaking MCP over stdin/stdout.
 
@@ -221,7 +262,7 @@ def _url_problems(c: _Checker, url: object) -> None:
     c.require(ok, "url", "must be an http:// or https:// URL with a host")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class _Remote(_Supervised):
     """The fields of a server reached over HTTP; ``headers`` (often a token) are masked."""
 
@@ -238,17 +279,17 @@ class _Remote(_Supervised):
         self._finish(c)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class HttpSpec(_Remote):
     """A server reached over streamable HTTP. ``headers`` (often a bearer token) are masked."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SseSpec(_Remote):
     """A server reached over the legacy HTTP+SSE transport. Supported, not recommended."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InProcessSpec(_Supervised):
     """A server object in this process: an ``mcp.server.MCPServer`` or low-level ``Server``.
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -35,6 +35,16 @@ def mcpvisor(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str
 def json_lines(text: str) -> list[dict[str, Any]]:
     """Every stdout line parsed as JSON (each one must be)."""
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def read_until_ready(stdout: IO[str]) -> list[dict[str, Any]]:
+    """JSON lines from ``run --json`` up to and including ``{"type": "ready"}``."""
+    seen: list[dict[str, Any]] = []
+    for line in stdout:
+        seen.append(json.loads(line))
+        if seen[-1]["type"] == "ready":
+            return seen
+    raise AssertionError(f"the output ended before 'ready': {seen}")
 
 
 def alive(pid: int) -> bool:

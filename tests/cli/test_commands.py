@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 
 import pytest
-from cli_support import FIXTURES, alive, cli_env, json_lines, mcpvisor
+from cli_support import FIXTURES, alive, cli_env, json_lines, mcpvisor, read_until_ready
 
 from mcpvisor.cli import main
 
@@ -123,8 +122,10 @@ def test_run_stops_cleanly_on_sigint_and_leaves_no_process() -> None:
     )
     try:
         assert proc.stdout is not None
-        ready = json.loads(proc.stdout.readline())
-        assert ready["type"] == "ready"
+        startup = read_until_ready(proc.stdout)
+        # Startup events come first (the subscription predates startup), then "ready".
+        ready = startup[-1]
+        assert {"notes", "broken"} <= {e["server"] for e in startup if e["type"] == "event"}
         servers = ready["status"]["servers"]
         assert servers["notes"]["state"] == "active"
         pids = [s["pid"] for s in servers.values() if s["pid"] is not None]

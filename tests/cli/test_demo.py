@@ -29,6 +29,9 @@ def test_demo_json_shows_restart_drop_and_calls_and_leaves_no_process() -> None:
     assert servers["weather"]["calls"]["ok"] > 0
 
     events = [e for e in lines if e["type"] == "event"]
+    # Subscribed before startup: the log begins with every server starting.
+    first = [e["server"] for e in events if e["old"] is None and e["new"] == "starting"]
+    assert first == ["notes", "flaky", "weather", "broken"]
     crashes = [e for e in events if e["server"] == "flaky" and e["new"] == "failed"]
     assert crashes and crashes[0]["delay"] is not None
     assert any(

@@ -56,7 +56,7 @@ SECTION_KEYS = ["mcpServers", "servers", "mcp_servers", "mcpvisor", "mcp", "inpu
 SERVER_KEYS = [
     "command", "args", "env", "cwd", "url", "headers", "type", "transport", "disabled",
     "required", "group", "restart", "timeouts", "start", "idle_shutdown", "max_concurrency",
-    "max_isolated", "envFile", "autoApprove",
+    "max_isolated", "protocol", "envFile", "autoApprove",
 ]  # fmt: skip
 NESTED_KEYS = [
     "defaults", "groups", "restart", "max_restarts", "within", "reset_after", "backoff",
@@ -67,7 +67,8 @@ WORDS = [
     "npx", "uvx", "stdio", "http", "sse", "streamable-http", "streamableHttp", "permanent",
     "transient", "temporary", "one_for_one", "one_for_all", "rest_for_one", "eager", "lazy",
     "http://127.0.0.1:8000/mcp", "https://h.example/sse", "https://u:p@h:99999/", "ftp://h",
-    "http://", "${HOME}", "${MISSING}", "${X:-fallback}", "${env:HOME}", "$${HOME}", "${",
+    "legacy", "auto", "2026-07-28", "http://", "${HOME}", "${MISSING}", "${X:-fallback}",
+    "${env:HOME}", "$${HOME}", "${",
     "a__b", "", " ", "g",
 ]  # fmt: skip
 FUZZ_SECRET = "SENTINEL-fuzzed-secret"

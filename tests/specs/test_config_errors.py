@@ -433,3 +433,36 @@ def test_dumping_an_in_process_server_names_it() -> None:
         dump_config(spec)
     assert info.value.paths == ("mcpServers.embedded",)
     assert "in-process" in str(info.value)
+
+
+# -- hostile nesting
+
+
+def test_deeply_nested_json_is_a_config_error_not_a_recursion_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text(
+        '{"mcpServers": {"a": {"command": "x", "env": ' + "[" * 50_000 + "]" * 50_000 + "}}}"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.paths == (str(path),)
+    assert "nested too deeply" in str(info.value)
+
+
+def test_deeply_nested_toml_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text("[mcp_servers.a]\ncommand = 'x'\nargs = " + "[" * 50_000 + "]" * 50_000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(path)
+
+
+def test_a_deeply_nested_mapping_is_a_config_error_at_its_path() -> None:
+    inner: dict[str, Any] = {}
+    data = {"mcpServers": {"a": {"command": "x", "timeouts": inner}}}
+    for _ in range(5_000):
+        inner["x"] = {}
+        inner = inner["x"]
+    with pytest.raises(ConfigError) as info:
+        load_config(data)
+    (path,) = info.value.paths
+    assert path.startswith("mcpServers.a.timeouts.x.x")

@@ -23,12 +23,13 @@ from tests.strategies import supervisor_specs
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(supervisor_specs())
 def test_load_inverts_dump(spec: SupervisorSpec) -> None:
     assert load_config(dump_config(spec), environ={}) == spec
 
 
+@settings(deadline=None)
 @given(supervisor_specs(max_servers=3))
 def test_dump_is_json(spec: SupervisorSpec) -> None:
     text = json.dumps(dump_config(spec))

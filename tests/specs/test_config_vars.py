@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcpvisor.specs import ConfigError, HttpSpec, StdioSpec, SupervisorSpec
@@ -57,6 +57,7 @@ def test_expand_errors(text: str, message: str) -> None:
     assert str(info.value) == message
 
 
+@settings(deadline=None)
 @given(st.text())
 def test_escape_protects_any_string(text: str) -> None:
     assert expand(escape(text), {}) == text

@@ -7,7 +7,7 @@ import pickle
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcpvisor.specs import (
@@ -125,6 +125,7 @@ def test_lookup_and_order() -> None:
         spec["c"]
 
 
+@settings(deadline=None)
 @given(supervisor_specs(max_servers=3))
 def test_specs_are_hashable_and_equal_specs_hash_equal(spec: SupervisorSpec) -> None:
     rebuilt = SupervisorSpec(list(spec.servers), dict(spec.groups))
@@ -291,6 +292,7 @@ def test_attempt_and_draw_are_checked() -> None:
         b.delay(1, -0.1)
 
 
+@settings(deadline=None)
 @given(
     backoffs(),
     st.integers(min_value=1, max_value=10**30),
@@ -303,6 +305,7 @@ def test_a_delay_never_exceeds_max_nor_goes_negative(b: Backoff, attempt: int, u
     assert math.isfinite(delay)
 
 
+@settings(deadline=None)
 @given(backoffs(), st.integers(min_value=1, max_value=5000))
 def test_base_never_shrinks_as_attempts_grow(b: Backoff, attempt: int) -> None:
     assert b.base(attempt) <= b.base(attempt + 1) <= b.max
