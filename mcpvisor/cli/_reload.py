@@ -22,6 +22,7 @@ import anyio
 import trio
 
 import mcpvisor as mv
+from mcpvisor.cli._logging import protect
 
 WATCH_DEBOUNCE_MS = 300
 """Changes closer together than this are one reload: an editor's save is several writes."""
@@ -37,7 +38,8 @@ class Reloader:
     (``run`` maps SIGHUP to it); :meth:`serve` carries the reloads out, one at a time, for a
     client once it exists, and with ``watch`` also watches the file. Requests made before
     :meth:`serve` starts wait for it; requests made during a reload coalesce into one more.
-    ``load`` (default: :func:`mcpvisor.load_config` of ``config``) builds the new spec.
+    ``load`` (default: :func:`mcpvisor.load_config` of ``config``, whose secrets the CLI's
+    log lines then mask too) builds the new spec.
     """
 
     def __init__(
@@ -49,7 +51,7 @@ class Reloader:
     ) -> None:
         self.config = Path(config)
         self.watch = watch
-        self._load = load or (lambda: mv.load_config(self.config))
+        self._load = load or (lambda: _load_protected(self.config))
         self._send, self._receive = trio.open_memory_channel[str](1)
 
     def trigger(self, why: str) -> None:
@@ -109,6 +111,13 @@ async def serve_reloads(
             nursery.start_soon(_on_signals, signals, reloader.trigger)
             await nursery.start(reloader.serve, client)
             task_status.started()
+
+
+def _load_protected(path: Path) -> mv.SupervisorSpec:
+    """The spec in ``path``, its secrets masked in every CLI log line from now on."""
+    spec = mv.load_config(path)
+    protect(spec)
+    return spec
 
 
 def _absolute(path: str | Path) -> str:

@@ -9,9 +9,11 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 
 import mcpvisor as mv
+from mcpvisor.cli._logging import redact
 from mcpvisor.cli._reload import Reloader, serve_reloads
 from mcpvisor.cli._view import event_plain
 from tests.conftest import RAW_SERVER
@@ -80,4 +82,35 @@ async def test_triggers_during_a_reload_coalesce_and_wait_for_serve(tmp_path: Pa
             assert (await next_reload(events)).cause == "no changes"
             assert loads == [1]
             assert reloader._receive.statistics().current_buffer_used == 0  # nothing more due
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_reloaded_configs_secrets_are_masked_in_cli_log_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "reload-sentinel-8d1f2c"
+    monkeypatch.setenv("RELOAD_SECRET", secret)
+    config = tmp_path / "mcp.json"
+    write(config, "one")
+    reloader = Reloader(config)
+    with trio.fail_after(90):
+        async with (
+            mv.open_supervisor(mv.load_config(config)) as client,
+            client.subscribe() as events,
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(reloader.serve, client)
+            servers = {
+                "one": {"command": sys.executable, "args": [str(RAW_SERVER)]},
+                "two": {
+                    "command": sys.executable,
+                    "args": [str(RAW_SERVER)],
+                    "env": {"TOKEN": "${RELOAD_SECRET}"},
+                },
+            }
+            config.write_text(json.dumps({"mcpServers": servers}))
+            await reloader.request()
+            applied = await next_reload(events)
+            assert applied.cause == "added two" and secret not in repr(client.status())
+            assert secret not in redact(f"a log line that quotes {secret} by mistake")
             nursery.cancel_scope.cancel()
