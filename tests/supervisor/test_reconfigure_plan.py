@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 import pytest
 
@@ -113,3 +115,18 @@ def test_a_rejected_reload_event_carries_every_problem_on_one_line() -> None:
     assert event.cause == "servers.a.group: unknown group 'g'; servers.b: bad"
     missing = reload_event(1.0, error=FileNotFoundError(2, "No such file", "/x/mcp.json"))
     assert missing.cause == "[Errno 2] No such file: '/x/mcp.json'"
+
+
+def test_a_changed_default_shows_as_that_change_on_each_server_it_reaches(tmp_path: Path) -> None:
+    def load(max_restarts: int) -> mv.SupervisorSpec:
+        path = tmp_path / "mcp.toml"
+        path.write_text(
+            f"[mcpvisor.defaults.restart]\nmax_restarts = {max_restarts}\n\n"
+            '[mcpServers.a]\ncommand = "srv"\n\n'
+            '[mcpServers.b]\ncommand = "srv"\n[mcpServers.b.restart]\nmax_restarts = 1\n'
+        )
+        return mv.load_config(path)
+
+    report = plan_reconfigure(load(5), load(7))
+    assert report.updated == ("a",) and report.unchanged == ("b",)
+    assert dict(report.fields) == {"a": ("restart.max_restarts",)}
