@@ -33,6 +33,22 @@ worker starts a task per request, the reply wakes the caller. The direct-call fi
 not applied: mcpvisor's design routes every request through the owning worker's channel, so
 that the worker alone decides what is in flight on its session; making the SDK call from the
 caller's task is a design change, recorded as a follow-up rather than slipped in here.
+
+**Round 2 (runtime lane, 2026-12-01): counted, not timed.** The machine stayed at load 8-9
+(six engineers on 2 cores) all evening, so no timed run was recorded for the new series (a bare
+Trio channel round trip, and a bare `ClientSession` under Trio). Instead, cProfile counts of
+Trio scheduler passes (`unrolled_run`, each one `epoll` poll) per call, 2000 sequential
+in-process calls per side after 100 warm-up calls, the same `bench/mcp_server.py` server:
+handle **6**, raw `mcp.Client` **4**, bare `ClientSession` over the SDK's memory streams **11**;
+a bare channel round trip is **2** passes (the send wakes the receiver, the reply event wakes
+the sender). So the handle's extra cost over the raw client is now exactly one channel round
+trip of scheduling (it was 3 passes in round 1: the per-request task and its limiter are gone
+with the worker's long-lived serving tasks), which is what the goal of at most 1.5 round trips
+asks; and in-process the handle makes fewer passes than a bare `ClientSession`, because
+`mcp.Client` dispatches an in-process server directly instead of over memory streams. All
+three sides also run the bench server's synchronous `add` tool through `trio.to_thread`,
+which is most of each call's time and the same on every side. Timed ratios are still owed:
+run `uv run python -m bench --only 1,2,3` on a quiet machine.
 """,
     2: """
 **Why (cProfile, 3000 sequential calls each side).** The same three extra scheduler passes per

@@ -107,7 +107,7 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert helped.value.code == 0
     out = capsys.readouterr().out
-    for command in ("demo", "run", "check", "tools", "call"):
+    for command in ("demo", "run", "check", "tools", "call", "config"):
         assert command in out
 
 

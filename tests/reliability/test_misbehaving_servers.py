@@ -187,8 +187,9 @@ async def test_a_server_that_closes_stdout_but_keeps_running_is_restarted() -> N
             await client.call_tool("bad", "close_stdout", {})
         status = await until(client, restarted("bad", 1))
         assert "closed its stdout" in (status.servers["bad"].last_error or "")
-        # The replacement starts while the old process is still being torn down.
+        # The replacement may start while the old session is still being torn down.
         await dead(pid)
+        assert not pid_alive(pid)
 
 
 async def test_a_server_that_ignores_sigterm_is_killed() -> None:
@@ -214,6 +215,8 @@ async def test_grandchildren_die_with_a_server_that_exits() -> None:
         with pytest.raises(mv.RequestInterruptedError):
             await client.call_tool("bad", "exit", {"code": 0})
         await until(client, restarted("bad", 1))
+        for pid in grandchildren:
+            await dead(pid)
         assert not any(pid_alive(pid) for pid in grandchildren)
 
 

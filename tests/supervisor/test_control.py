@@ -50,7 +50,8 @@ async def test_each_command_from_each_state_follows_the_table(
         async with client.subscribe() as events:
             if state in allowed:
                 await getattr(client, command)("alpha")
-                event = await events.__anext__()
+                with trio.fail_after(60):
+                    event = await events.__anext__()
                 assert isinstance(event, mv.LifecycleEvent)
                 assert (event.old, event.new) == (state, allowed[state])
                 assert client.status().servers["alpha"].state is allowed[state]

@@ -398,6 +398,13 @@ async def test_request_builds_operations_by_name() -> None:
         assert read.contents[0].text == "memo about x"
 
 
+def _nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
 @pytest.mark.parametrize(
     ("call", "parameter"),
     [
@@ -405,6 +412,9 @@ async def test_request_builds_operations_by_name() -> None:
         (lambda c: c.call_tool("alpha", "add", {"a": "\ud83d"}), "arguments"),
         (lambda c: c.call_tool("alpha", "add", {1: 2}), "arguments"),
         (lambda c: c.call_tool("alpha", "add", {"a": object()}), "arguments"),
+        (lambda c: c.call_tool("alpha", "add", {"a": _nested(500)}), "arguments"),
+        (lambda c: c.call_tool("alpha", "add", {}, meta=[("k", "v")]), "meta"),
+        (lambda c: c.get_prompt("alpha", "review", {"code": 1}), "arguments"),
         (lambda c: c.request("alpha", "teleport", {}), "op"),
         (lambda c: c.request("alpha", "read_resource", {}), "uri"),
         (lambda c: c.request("alpha", "read_resource", ["uri"]), "args"),

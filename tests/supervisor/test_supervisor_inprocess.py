@@ -86,11 +86,12 @@ async def test_a_crash_is_restarted_and_the_next_call_succeeds(autojump_clock: o
         async with client.subscribe() as events:
             a.crash()
             seen = []
-            async for event in events:
-                assert isinstance(event, mv.LifecycleEvent)
-                seen.append((event.old, event.new, event.reason))
-                if event.new is mv.ServerState.ACTIVE:
-                    break
+            with trio.fail_after(60):
+                async for event in events:
+                    assert isinstance(event, mv.LifecycleEvent)
+                    seen.append((event.old, event.new, event.reason))
+                    if event.new is mv.ServerState.ACTIVE:
+                        break
         assert seen == [
             (mv.ServerState.ACTIVE, mv.ServerState.FAILED, "crashed"),
             (mv.ServerState.FAILED, mv.ServerState.STARTING, "backoff"),

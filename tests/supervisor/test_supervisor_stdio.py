@@ -43,11 +43,12 @@ async def test_kill_9_fails_restarts_and_the_next_call_succeeds() -> None:
         async with client.subscribe() as events:
             os.kill(first, signal.SIGKILL)
             path = []
-            async for event in events:
-                assert isinstance(event, mv.LifecycleEvent)
-                path.append((event.new, event.reason))
-                if event.new is mv.ServerState.ACTIVE:
-                    break
+            with trio.fail_after(60):
+                async for event in events:
+                    assert isinstance(event, mv.LifecycleEvent)
+                    path.append((event.new, event.reason))
+                    if event.new is mv.ServerState.ACTIVE:
+                        break
         assert path == [
             (mv.ServerState.FAILED, "crashed"),
             (mv.ServerState.STARTING, "backoff"),
