@@ -93,11 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="supervise the servers of a config file until Ctrl-C",
         description=(
-            "Supervise every server in CONFIG until SIGINT, SIGTERM or SIGHUP. Shows a live "
-            "view on a terminal and writes JSON-lines events otherwise."
+            "Supervise every server in CONFIG until SIGINT or SIGTERM. Shows a live view on "
+            "a terminal and writes JSON-lines events otherwise. SIGHUP reloads CONFIG, as "
+            "daemons do: only servers whose config changed restart, and a config that does "
+            "not load keeps the running one (the reload event says why)."
         ),
     )
     run.add_argument("config", help="a Claude Desktop, Cursor or VS Code MCP config file")
+    run.add_argument(
+        "--watch", action="store_true", help="also reload CONFIG whenever the file changes"
+    )
     _add_output(run, plain=True)
     add_metrics_option(run)
 

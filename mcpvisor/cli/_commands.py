@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from difflib import get_close_matches
@@ -19,6 +20,7 @@ from rich.text import Text
 import mcpvisor as mv
 from mcpvisor.cli._errors import UsageError
 from mcpvisor.cli._logging import protect, redact, route_logs
+from mcpvisor.cli._reload import Reloader
 from mcpvisor.cli._signals import Interrupted, SignalPlan, stop_signals
 from mcpvisor.cli._view import STATE_STYLES, Board, dump_json, event_plain, event_record
 from mcpvisor.observability._cli import MetricsEndpoint
@@ -279,15 +281,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return trio.run(_run, spec, args)
 
 
-def run_signals(supervisor: mv.Supervisor, config: str) -> SignalPlan:
-    """What a signal does to ``run`` other than stopping it.
-
-    Nothing yet: SIGHUP stops ``run`` like SIGINT and SIGTERM. Once the supervisor can be
-    reconfigured, this plan maps SIGHUP to reloading ``config`` into ``supervisor``, as
-    daemons do (``{signal.SIGHUP: reload}``); :func:`stop_signals` already runs such actions
-    instead of stopping.
-    """
-    return {}
+def run_signals(reloader: Reloader) -> SignalPlan:
+    """What a signal does to ``run`` other than stopping it: SIGHUP reloads, as daemons do."""
+    return {signal.SIGHUP: reloader.request}
 
 
 async def _run(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
@@ -295,16 +291,18 @@ async def _run(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
     json_lines = args.json or (not live and not args.plain)
     metrics = MetricsEndpoint(args.metrics)
     supervisor = mv.Supervisor(spec, hooks=metrics.hooks)
+    reloader = Reloader(args.config, watch=args.watch)
     t0 = trio.current_time()
     # Subscribed before startup, so the event log shows every server starting.
     async with (
-        stop_signals(run_signals(supervisor, args.config)) as stopped,
+        stop_signals(run_signals(reloader)) as stopped,
         supervisor.subscribe() as events,
         trio.open_nursery() as nursery,
     ):
 
         async def on_ready(client: mv.SupervisorClient) -> None:
             await metrics.start(nursery, client)
+            await nursery.start(reloader.serve, client)
 
         if live:
             await live_view(
@@ -334,7 +332,7 @@ async def _run_lines(
     nursery: trio.Nursery,
     *,
     json_lines: bool,
-    on_ready: Callable[[mv.SupervisorClient], Awaitable[None]] | None = None,
+    on_ready: Callable[[mv.SupervisorClient], Awaitable[object]] | None = None,
 ) -> None:
     async def show() -> None:
         async for event in events:
@@ -362,11 +360,11 @@ async def live_view(
     *,
     title: str,
     nursery: trio.Nursery,
-    on_ready: Callable[[mv.SupervisorClient], Awaitable[None]] | None = None,
+    on_ready: Callable[[mv.SupervisorClient], Awaitable[object]] | None = None,
 ) -> None:
     """Run ``supervisor`` in ``nursery`` and draw ``board`` for it: startup first, then
     redraw on each event and twice a second. Log lines go into the event panel meanwhile.
-    ``on_ready(client)`` runs once startup is done."""
+    ``on_ready(client)`` runs once startup is done (``run`` starts its reloads there)."""
     console = Console()
     names = supervisor.spec.names
     client: Any = None

@@ -10,6 +10,7 @@ from mcpvisor.supervisor.errors import (
 from mcpvisor.supervisor.events import EventsLost, Subscription
 from mcpvisor.supervisor.hooks import Hooks, RequestCall, RequestOutcome
 from mcpvisor.supervisor.lifecycle import CommandRefusedError, LifecycleEvent, ServerState
+from mcpvisor.supervisor.reconfigure import ReconfigureReport
 from mcpvisor.supervisor.runtime import Supervisor, open_supervisor
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
 
@@ -19,6 +20,7 @@ __all__ = [
     "Hooks",
     "IsolatedSession",
     "LifecycleEvent",
+    "ReconfigureReport",
     "RequestCall",
     "RequestOutcome",
     "RequiredServerError",

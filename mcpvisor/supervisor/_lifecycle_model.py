@@ -7,14 +7,14 @@ Everything here is plain frozen data. The decisions that use it live in
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Literal, TypeAlias
 
 import attrs
 
 from mcpvisor.specs.errors import MCPVisorError
-from mcpvisor.specs.policy import RestartPolicy
+from mcpvisor.specs.policy import RestartPolicy, Strategy
 from mcpvisor.specs.servers import ServerSpec, StartMode
 
 
@@ -52,6 +52,7 @@ EDGES: Mapping[tuple[ServerState | None, ServerState | None], frozenset[str]] = 
     {
         (None, STARTING): frozenset({"start", "added"}),
         (None, STOPPED): frozenset({"lazy"}),
+        (STARTING, STARTING): frozenset({"reconfigured"}),
         (STARTING, ACTIVE): frozenset({"ready"}),
         (STARTING, FAILED): frozenset({"start_failed", "crashed", "exited", "group_restart"}),
         (STARTING, STOPPED): frozenset(
@@ -59,16 +60,16 @@ EDGES: Mapping[tuple[ServerState | None, ServerState | None], frozenset[str]] = 
         ),
         (STARTING, DROPPED): frozenset({"intensity", "dropped"}),
         (STARTING, None): frozenset({"removed"}),
-        (ACTIVE, STARTING): frozenset({"restart"}),
+        (ACTIVE, STARTING): frozenset({"restart", "reconfigured"}),
         (ACTIVE, FAILED): frozenset({"crashed", "exited", "group_restart"}),
         (ACTIVE, STOPPED): frozenset({"crashed", "exited", "group_restart", "stopped", "idle"}),
         (ACTIVE, DROPPED): frozenset({"intensity", "dropped"}),
         (ACTIVE, None): frozenset({"removed"}),
-        (FAILED, STARTING): frozenset({"backoff", "restart"}),
-        (FAILED, STOPPED): frozenset({"stopped"}),
+        (FAILED, STARTING): frozenset({"backoff", "restart", "reconfigured"}),
+        (FAILED, STOPPED): frozenset({"stopped", "reconfigured"}),
         (FAILED, DROPPED): frozenset({"intensity", "dropped"}),
         (FAILED, None): frozenset({"removed"}),
-        (DROPPED, STARTING): frozenset({"revived"}),
+        (DROPPED, STARTING): frozenset({"revived", "reconfigured"}),
         (DROPPED, None): frozenset({"removed"}),
         (STOPPED, STARTING): frozenset({"revived", "wake"}),
         (STOPPED, DROPPED): frozenset({"dropped"}),
@@ -94,6 +95,11 @@ removed. The reasons:
 - ``dropped`` / ``stopped`` / ``revived`` / ``removed``: the manual commands.
 - ``idle``: no request for ``idle_shutdown`` seconds; ``wake``: a request arrived for an
   idle or lazy server.
+- ``reconfigured``: a :class:`Reconfigure` changed the server's spec, so it starts again under
+  the new one with a fresh restart budget (from STARTING too: the attempt under the old spec
+  is abandoned); or a FAILED server whose new restart type is ``temporary`` stops waiting for
+  its restart (to STOPPED). ``added`` and ``removed`` also label the servers a
+  reconfiguration adds and removes.
 
 An ``escalation`` event (kind ``"escalation"``, reason ``"escalated"``) is not a state change and
 is not in this table.
@@ -266,6 +272,38 @@ class Wake:
     at: float
 
 
+def _member_tuple(value: Iterable[Member]) -> tuple[Member, ...]:
+    return tuple(value)
+
+
+def _frozen_groups(value: Mapping[str, Strategy]) -> Mapping[str, Strategy]:
+    return MappingProxyType(dict(value))
+
+
+def _name_set(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
+@attrs.frozen
+class Reconfigure:
+    """Command: adopt a new configuration in one step, as a reload does.
+
+    ``members`` is everything supervised afterwards, in the new declared order: a name not
+    supervised yet is added, a supervised name missing from it is removed, and every other
+    member is replaced by its new value in place (policy, group, required), its state and
+    session untouched. ``groups`` replaces every group's strategy. ``restart`` names the kept
+    members whose session must start again under a new spec: running, failed or dropped ones
+    go to STARTING (reason ``reconfigured``) with a fresh restart budget; stopped ones stay
+    stopped and only get the fresh budget, so a lazy or idle server picks the new spec up on
+    its next request and a stopped one stays stopped.
+    """
+
+    members: tuple[Member, ...] = attrs.field(converter=_member_tuple)
+    groups: Mapping[str, Strategy] = attrs.field(converter=_frozen_groups, hash=False)
+    restart: frozenset[str] = attrs.field(converter=_name_set)
+    at: float
+
+
 Input: TypeAlias = (
     Started
     | StartFailed
@@ -279,6 +317,7 @@ Input: TypeAlias = (
     | Add
     | Remove
     | Wake
+    | Reconfigure
 )
 """Anything :meth:`Lifecycle.step` accepts."""
 
@@ -349,7 +388,9 @@ class LifecycleEvent:
     FAILED; ``cause`` is the error text behind the change, if any. The runtime also emits
     ``"tools_changed"``, ``"resources_changed"`` and ``"prompts_changed"`` events (old and new
     both the current state, reason the kind), one per part a ``list_changed`` refetched even
-    when nothing differs; the core never does.
+    when nothing differs, and one ``"reload"`` event per reconfiguration (server ``"*"``,
+    reason ``"applied"`` with a summary of the changes as ``cause``, or ``"rejected"`` with the
+    error that kept the old configuration); the core never does.
     """
 
     server: str
@@ -361,7 +402,7 @@ class LifecycleEvent:
     delay: float | None = None
     cause: str | None = None
     kind: Literal[
-        "state", "escalation", "tools_changed", "resources_changed", "prompts_changed"
+        "state", "escalation", "tools_changed", "resources_changed", "prompts_changed", "reload"
     ] = "state"
 
 

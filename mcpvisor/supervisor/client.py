@@ -7,21 +7,22 @@ catalogs, and never touches the runtime's internals.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
-from mcpvisor.specs import ServerSpec, qualify, split_qualified
-from mcpvisor.specs.errors import UsageError
+from mcpvisor.specs import ServerSpec, SupervisorSpec, qualify, split_qualified
+from mcpvisor.specs.errors import ConfigError, UsageError
 from mcpvisor.specs.handlers import ClientHandlers, LogLevel
 from mcpvisor.supervisor import answering
 from mcpvisor.supervisor.answering import ResourceUpdated
 from mcpvisor.supervisor.errors import UnknownServerError, UnknownToolError
 from mcpvisor.supervisor.events import Subscription
 from mcpvisor.supervisor.lifecycle import ServerState
+from mcpvisor.supervisor.reconfigure import ReconfigureReport
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
 from mcpvisor.workers import listing
 from mcpvisor.workers.catalog import Catalog
@@ -383,6 +384,35 @@ class SupervisorClient:
     async def remove_server(self, name: str) -> None:
         """Stop ``name`` and forget it; its requests, in flight or waiting, fail at once."""
         await self._runtime.remove(name)
+
+    async def reconfigure(self, spec: SupervisorSpec) -> ReconfigureReport:
+        """Make the running supervisor match ``spec``; returns what changed.
+
+        The difference is applied in one step: servers not in ``spec`` are removed, new ones
+        added, servers whose session-shaping fields changed (command, args, env, url,
+        headers... see :data:`~mcpvisor.supervisor.reconfigure.IN_PLACE_FIELDS`) restarted in
+        declared order with a fresh restart budget, and supervision-only changes (restart
+        policy, group, required, request timeout) and group strategies take effect in place.
+        Unchanged servers and their in-flight requests are not touched. A spec that cannot
+        be applied raises :class:`ConfigError` before anything changes. Either way a
+        ``"reload"`` event (server ``"*"``, reason ``applied`` or ``rejected``) is published.
+        Returns once every added or restarted server has finished its first start attempt.
+        """
+        return await self._runtime.reconfigure(spec)
+
+    async def reload(self, load: Callable[[], SupervisorSpec]) -> ReconfigureReport:
+        """:meth:`reconfigure` to ``load()``, such as ``lambda: load_config(path)``.
+
+        A ``load`` that raises :class:`ConfigError` or :class:`OSError` (an unreadable file)
+        is published as a rejected ``"reload"`` event too, and re-raised; the running
+        configuration stays as it was.
+        """
+        try:
+            spec = load()
+        except (ConfigError, OSError) as error:
+            self._runtime.reject_reload(error)
+            raise
+        return await self.reconfigure(spec)
 
     @asynccontextmanager
     async def isolated(

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias
 
 import attrs
 
-from mcpvisor.specs import ServerSpec
+from mcpvisor.specs import ServerSpec, SupervisorSpec
 from mcpvisor.specs.handlers import ClientHandlers
 from mcpvisor.supervisor.events import Subscription
+from mcpvisor.supervisor.reconfigure import ReconfigureReport
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
 from mcpvisor.workers.catalog import EMPTY_CATALOG, Catalog
 from mcpvisor.workers.operations import Operation
@@ -106,6 +107,16 @@ class RuntimeInterface(Protocol):
 
     def subscribe(self, *, buffer: int = 1024) -> AbstractAsyncContextManager[Subscription]:
         """Receive every lifecycle event from now on while the block runs."""
+        ...
+
+    async def reconfigure(self, spec: SupervisorSpec) -> ReconfigureReport:
+        """Adopt ``spec`` in one step (see :meth:`~mcpvisor.SupervisorClient.reconfigure`);
+        ``ConfigError``, changing nothing, if it cannot. Returns once every added or restarted
+        server has finished its first start attempt."""
+        ...
+
+    def reject_reload(self, error: BaseException) -> None:
+        """Publish a rejected ``"reload"`` event for a config that did not even load."""
         ...
 
     async def close(self) -> None:

@@ -45,6 +45,16 @@ Semantics, in OTP's terms:
   lazy or idle; ``Remove`` from anywhere; ``Add`` of a name not yet supervised, into a known
   group. A manual restart is neither counted nor backed off, and leaves the backoff counter
   where it was.
+- **Reconfiguration** (:class:`Reconfigure`) is one step: it is refused as a whole (nothing
+  changes) if the new members repeat a name, name an undeclared group, or ask to restart a
+  server that is not kept. Otherwise, servers going down (removed ones and running restarted
+  ones) are stopped in reverse declared order, removed ones are forgotten, the new members,
+  groups and declared order replace the old, and then the restarted and added servers start
+  in the new declared order. Kept servers that are not restarted see no command and no event
+  (a group restart they wait on keeps its timer), except a FAILED one whose new restart type
+  is ``temporary``: it goes to STOPPED, as a temporary server is never restarted. Only the
+  restarted servers start again, even in a one_for_all or rest_for_one group: a reload is
+  not a failure.
 - **Stale inputs** are no-ops (an empty decision with the same state): ``Started`` or
   ``StartFailed`` unless STARTING, ``Exited`` unless STARTING or ACTIVE, ``IdleTimeout`` unless
   ACTIVE, and ``TimerFired`` whose token is not pending or was armed for another server. An
@@ -88,6 +98,7 @@ from mcpvisor.supervisor._lifecycle_model import (
     Input,
     LifecycleEvent,
     Member,
+    Reconfigure,
     Remove,
     RestartNow,
     Revive,
@@ -124,6 +135,7 @@ __all__ = [
     "Lifecycle",
     "LifecycleEvent",
     "Member",
+    "Reconfigure",
     "Remove",
     "RestartNow",
     "Revive",
@@ -223,6 +235,8 @@ class Lifecycle:
         """
         if isinstance(inp, Add):
             return self._add(inp)
+        if isinstance(inp, Reconfigure):
+            return self._reconfigure(inp)
         command = type(inp).__name__
         rec = self._records.get(inp.server)
         if rec is None:
@@ -324,6 +338,27 @@ class Lifecycle:
             raise CommandRefusedError(m.name, "Add", None, f"unknown group {m.group!r}")
         tx = _Tx(self, inp.at)
         tx.add(m, "added")
+        return tx.decision()
+
+    def _reconfigure(self, inp: Reconfigure) -> Decision:
+        seen: set[str] = set()
+        for m in inp.members:
+            state = self._records[m.name].state if m.name in self._records else None
+            if m.name in seen:
+                raise CommandRefusedError(m.name, "Reconfigure", state, "duplicate server name")
+            if m.group is not None and m.group not in inp.groups:
+                raise CommandRefusedError(
+                    m.name, "Reconfigure", state, f"unknown group {m.group!r}"
+                )
+            seen.add(m.name)
+        for name in sorted(inp.restart):
+            if name not in seen or name not in self._records:
+                state = self._records[name].state if name in self._records else None
+                raise CommandRefusedError(
+                    name, "Reconfigure", state, "only a server that stays supervised restarts"
+                )
+        tx = _Tx(self, inp.at)
+        tx.reconfigure(inp)
         return tx.decision()
 
     @staticmethod
@@ -589,6 +624,50 @@ class _Tx:
             case Remove():
                 self.remove(server)
 
+    def reconfigure(self, inp: Reconfigure) -> None:
+        """Apply a validated :class:`Reconfigure`; see the module documentation."""
+        kept = {m.name for m in inp.members}
+        gone = [s for s in self.members if s not in kept]
+        restart = inp.restart
+        # A temporary server is never restarted, so one made temporary stops waiting for it.
+        retired = [
+            m.name
+            for m in inp.members
+            if m.name in self.records
+            and m.name not in restart
+            and self.state(m.name) is FAILED
+            and m.policy.restart == "temporary"
+        ]
+        for s in sorted([*gone, *restart], key=self.order, reverse=True):
+            if self.state(s) in _RUNNING:
+                self.commands.append(StopServer(s, "reconfigured" if s in restart else "removed"))
+        self.leave_pending([*gone, *retired, *(s for s in restart if self.state(s) is FAILED)])
+        for s in gone:
+            self.move(s, None, "removed")
+            self.commands.append(Forget(s))
+        members, group_members = self._w_members()
+        members.clear()
+        group_members.clear()
+        self.groups = MappingProxyType(dict(inp.groups))
+        fresh = {"attempt": 0, "restarts": 0, "restart_times": (), "failed_starts": 0}
+        for m in inp.members:
+            if m.name not in self.records:
+                self.add(m, "added")
+                continue
+            members[m.name] = m
+            if m.group is not None:
+                group_members[m.group] = (*group_members.get(m.group, ()), m.name)
+            if m.name in retired:
+                self.move(m.name, STOPPED, "reconfigured")
+            if m.name not in restart:
+                continue
+            if self.state(m.name) is STOPPED:
+                records = self._w_records()
+                records[m.name] = attrs.evolve(records[m.name], **fresh)  # type: ignore[arg-type]
+            else:
+                self.move(m.name, STARTING, "reconfigured", changes=fresh)
+                self.commands.append(StartServer(m.name))
+
     def _recent(self, server: str) -> tuple[float, ...]:
         within = self.members[server].policy.within
         return tuple(t for t in self.records[server].restart_times if self.at - t <= within)
@@ -689,6 +768,7 @@ class _Tx:
     def fire(self, token: int) -> None:
         """The backoff elapsed: everyone waiting on ``token`` starts, in declared order."""
         pending = self._w_pending().pop(token)
-        for s in pending.members:
+        # Sorted again: a reconfiguration may have reordered the members since it was armed.
+        for s in sorted(pending.members, key=self.order):
             self.move(s, STARTING, "backoff", attempt=pending.attempt)
             self.commands.append(StartServer(s))

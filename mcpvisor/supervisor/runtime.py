@@ -72,6 +72,12 @@ from mcpvisor.supervisor.lifecycle import (
     TimerFired,
     Wake,
 )
+from mcpvisor.supervisor.reconfigure import (
+    ReconfigureReport,
+    core_input,
+    plan_reconfigure,
+    reload_event,
+)
 from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
 from mcpvisor.workers import (
     Envelope,
@@ -920,6 +926,60 @@ class Supervisor:
             self._order.remove(member.name)
             self._snapshot = None
             raise
+
+    async def reconfigure(self, spec: SupervisorSpec) -> ReconfigureReport:
+        """See :meth:`RuntimeInterface.reconfigure`."""
+        if self._closing:
+            raise ServerUnavailableError("*", None, "the supervisor is shutting down")
+        report = self._reconfigure(spec)
+        for name in (*report.added, *report.restarted):
+            slot = self._slots.get(name)
+            while (
+                slot is not None
+                and not slot.removed
+                and not self._closing
+                and self._lifecycle.state_of(name) is ServerState.STARTING
+            ):
+                await slot.changed.wait()
+        await trio.lowlevel.checkpoint()
+        return report
+
+    def reject_reload(self, error: BaseException) -> None:
+        """See :meth:`RuntimeInterface.reject_reload`."""
+        self._on_event(reload_event(trio.current_time(), error=error))
+
+    def _reconfigure(self, spec: SupervisorSpec) -> ReconfigureReport:
+        """Adopt ``spec`` in one synchronous step (see reconfigure.py); publish a reload event.
+
+        Raises ConfigError (UsageError for a non-spec) and changes nothing if it cannot.
+        """
+        now = trio.current_time()
+        isolated = [n for n in self._order if self._slots[n].isolated_of is not None]
+        try:
+            configured = [self._slots[n].spec for n in self._order if n not in isolated]
+            old = SupervisorSpec(servers=configured, groups=self._lifecycle.groups)
+            report = plan_reconfigure(old, spec)
+            extra = [self._lifecycle.member(n) for n in isolated]
+            inp = core_input(report, spec, extra, now)
+            decision = self._lifecycle.step(inp, self._rng.random)
+        except (ConfigError, UsageError, CommandRefusedError) as error:
+            self.reject_reload(error)
+            if isinstance(error, CommandRefusedError):
+                raise ConfigError([Problem(f"servers.{error.server}", error.reason)]) from error
+            raise
+        self._on_event(reload_event(now, report=report))
+        for server in spec.servers:
+            slot = self._slots.get(server.name)
+            if slot is None:
+                self._slots[server.name] = _Slot(server.name, server, transport_of(server))
+            else:
+                slot.spec, slot.transport = server, transport_of(server)
+        for name in (*report.restarted, *report.removed):
+            self._isolation_limits.pop(name, None)
+        self._order = [*spec.names, *isolated]
+        self.spec = spec
+        self._apply(decision)
+        return report
 
     def _isolation_limit(self, name: str) -> trio.Semaphore:
         limit = self._isolation_limits.get(name)

@@ -108,7 +108,8 @@ def test_one_shot_commands_stop_on_signal_and_leave_nothing(
     assert _gone(pids, timeout=5) == []
 
 
-@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+# SIGHUP reloads `run` instead (tests/cli/test_reload_run.py).
+@pytest.mark.parametrize("sig", [s for s in SIGNALS if s != signal.SIGHUP], ids=lambda s: s.name)
 def test_run_stops_on_signal_and_leaves_nothing(
     sig: signal.Signals, tmp_path: Path, spawn: list[subprocess.Popen[str]]
 ) -> None:
