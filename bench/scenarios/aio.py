@@ -1,4 +1,4 @@
-"""Scenario 11: one call_tool at a time from asyncio, through ``mcpvisor.aio`` vs a raw Client.
+"""Scenario 13: one call_tool at a time from asyncio, through ``mcpvisor.aio`` vs a raw Client.
 
 The raw side is the SDK's ``mcp.Client`` driven from asyncio (anyio on its asyncio backend),
 which is what an asyncio host uses without mcpvisor; ours crosses the portal to the Trio
@@ -73,13 +73,13 @@ async def _compare(cfg: Config) -> tuple[list[float], list[float], list[float]]:
 
 
 async def latency(cfg: Config) -> Outcome:
-    """11: call_tool latency from asyncio, stdio MCPServer: mcpvisor.aio vs raw mcp.Client."""
+    """13: call_tool latency from asyncio, stdio MCPServer: mcpvisor.aio vs raw mcp.Client."""
     ours, guest, raw = await trio.to_thread.run_sync(lambda: asyncio.run(_compare(cfg)))
     a, b = series("mcpvisor.aio (thread)", ours), series("raw mcp.Client on asyncio", raw)
     g = series("mcpvisor.aio (guest)", guest)
     r = ratio(a, b)
     return Outcome(
-        11,
+        13,
         "call_tool latency from asyncio, stdio MCPServer",
         (a, g, b),
         "aio thread / raw (median)",

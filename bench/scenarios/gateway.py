@@ -1,4 +1,4 @@
-"""Scenarios 11 and 12: one call_tool at a time through ``mcpvisor serve`` vs to the server.
+"""Scenarios 14 and 15: one call_tool at a time through ``mcpvisor serve`` vs to the server.
 
 The gateway adds a hop: the host's client talks to the gateway, whose supervised session talks
 to the server. Both sides run the same server program (bench/mcp_server.py over stdio), are
@@ -73,7 +73,7 @@ def _outcome(number: int, how: str, ours: list[float], raw: list[float], note: s
 
 
 async def stdio(cfg: Config) -> Outcome:
-    """11: call_tool latency through ``mcpvisor serve --stdio`` vs the server directly."""
+    """14: call_tool latency through ``mcpvisor serve --stdio`` vs the server directly."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "gateway.json"
         server = {
@@ -91,11 +91,11 @@ async def stdio(cfg: Config) -> Outcome:
                 lambda: through.call_tool("add", _ARGS),
                 lambda: direct.call_tool("add", _ARGS),
             )
-    return _outcome(11, "stdio", ours, raw, "the gateway is a subprocess fronting one server")
+    return _outcome(14, "stdio", ours, raw, "the gateway is a subprocess fronting one server")
 
 
 async def http(cfg: Config) -> Outcome:
-    """12: call_tool latency through the gateway over streamable HTTP vs the server directly."""
+    """15: call_tool latency through the gateway over streamable HTTP vs the server directly."""
     from mcpvisor.gateway import Gateway, HttpSettings, serve_http
 
     spec = mv.SupervisorSpec(servers=[stdio_spec("s", MCP_SERVER)])
@@ -111,4 +111,4 @@ async def http(cfg: Config) -> Outcome:
             )
         gateway.close_listeners()
         nursery.cancel_scope.cancel()
-    return _outcome(12, "streamable HTTP", ours, raw, "gateway in this process on 127.0.0.1")
+    return _outcome(15, "streamable HTTP", ours, raw, "gateway in this process on 127.0.0.1")
