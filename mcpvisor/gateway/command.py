@@ -1,9 +1,12 @@
 """``mcpvisor serve CONFIG --stdio | --http HOST:PORT``: the gateway as a command.
 
 The supervisor runs every server of CONFIG; the gateway serves them as one MCP server until
-stdin closes (stdio) or SIGINT/SIGTERM arrives. Required servers do not end the process when
-they drop: the gateway stays up, reports not-ready on ``/readyz`` and serves the others, so a
-load balancer takes it out of rotation until the server is back.
+stdin closes (stdio) or SIGINT/SIGTERM arrives. SIGHUP (and, with ``--watch``, a change to
+CONFIG) reloads the config without restarting unchanged servers, as ``run`` does. Over HTTP,
+``/metrics`` serves Prometheus metrics when the ``prometheus`` extra is installed. Required
+servers do not end the process when they drop: the gateway stays up, reports not-ready on
+``/readyz`` and serves the others, so a load balancer takes it out of rotation until the server
+is back. A reload keeps the list of required servers ``/readyz`` waits for from the start.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -64,6 +67,9 @@ def add_parser(
     )
     serve.add_argument(
         "--max-body-bytes", type=int, default=4 * 1024 * 1024, help="largest request body"
+    )
+    serve.add_argument(
+        "--watch", action="store_true", help="reload the config whenever the file changes"
     )
 
 
@@ -121,39 +127,61 @@ def cmd_serve(args: argparse.Namespace) -> int:
             allowed_hosts=tuple(args.allow_host),
             max_body_bytes=args.max_body_bytes,
         )
-    trio.run(_serve, spec, options, settings)
+    trio.run(_serve, spec, options, settings, Path(args.config), args.watch)
     return 0
 
 
+def _prometheus() -> Any:
+    """The Prometheus hooks when the ``prometheus`` extra is installed, else None."""
+    try:
+        from mcpvisor.observability.prometheus import PrometheusMetrics
+    except ImportError:
+        return None
+    return PrometheusMetrics()
+
+
 async def _serve(
-    spec: SupervisorSpec, options: GatewayOptions, settings: HttpSettings | None
+    spec: SupervisorSpec,
+    options: GatewayOptions,
+    settings: HttpSettings | None,
+    config: Path,
+    watch: bool,
 ) -> None:
     import mcpvisor as mv
+    from mcpvisor.cli._logging import protect
+    from mcpvisor.cli._reload import Reloader
+    from mcpvisor.cli._signals import stop_signals
     from mcpvisor.gateway.http import serve_http
     from mcpvisor.gateway.server import Gateway
 
+    def reload_spec() -> SupervisorSpec:
+        loaded = mv.load_config(config)
+        protect(loaded)
+        return gateway_spec(loaded)[0]
+
     spec, required = gateway_spec(spec)
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as outer:
-            outer.start_soon(_cancel_on_signal, signals, outer.cancel_scope)
-            async with mv.open_supervisor(spec) as client, trio.open_nursery() as nursery:
-                gateway = Gateway(client, options, required=required)
-                await nursery.start(gateway.run)
-                if settings is None:
-                    await serve_stdio(gateway)
-                else:
-                    url = await nursery.start(serve_http, gateway, settings)
-                    print(f"mcpvisor: serving {url}{settings.path}", file=sys.stderr, flush=True)
-                    await trio.sleep_forever()
-                gateway.close_listeners()
-                nursery.cancel_scope.cancel()
-            outer.cancel_scope.cancel()
+    reloader = Reloader(config, watch=watch, load=reload_spec)
+    metrics = _prometheus() if settings is not None else None
+    hooks = () if metrics is None else (metrics,)
+    async with (
+        stop_signals({signal.SIGHUP: reloader.request}),
+        mv.open_supervisor(spec, hooks=hooks) as client,
+        trio.open_nursery() as nursery,
+    ):
+        gateway = Gateway(client, options, required=required)
+        await nursery.start(gateway.run)
+        await nursery.start(reloader.serve, client)
+        if settings is None:
+            await serve_stdio(gateway)
+        else:
+            from mcpvisor.observability.prometheus import metrics_app
 
-
-async def _cancel_on_signal(signals: AsyncIterator[int], scope: trio.CancelScope) -> None:
-    async for _ in signals:
-        scope.cancel()
-        return
+            scrape = None if metrics is None else metrics_app(client, metrics)
+            url = await nursery.start(partial(serve_http, metrics_app=scrape), gateway, settings)
+            print(f"mcpvisor: serving {url}{settings.path}", file=sys.stderr, flush=True)
+            await trio.sleep_forever()
+        gateway.close_listeners()
+        nursery.cancel_scope.cancel()
 
 
 async def serve_stdio(gateway: Gateway) -> None:
