@@ -47,6 +47,16 @@ async def block(tag: str, ctx: Context) -> str:
     return "unreachable"
 
 
+@server.tool()
+async def gate(path: str, ctx: Context) -> str:
+    """Report progress once, then answer when the file ``path`` exists."""
+    await ctx.report_progress(0)
+    # The release comes from another process, so there is no event to wait on: poll.
+    while not await anyio.Path(path).exists():  # noqa: ASYNC110
+        await anyio.sleep(0.05)
+    return "released"
+
+
 def _record(line: str) -> None:
     assert _marker is not None
     with open(_marker, "a", encoding="utf-8") as out:

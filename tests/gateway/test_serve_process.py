@@ -78,3 +78,77 @@ async def test_serve_reloads_on_sighup_serves_metrics_and_stops_cleanly(tmp_path
             await process.wait()
     assert process.returncode == 0
     assert not _alive(pid_a) and not _alive(pid_b)
+
+
+async def test_serve_watch_restarts_only_the_changed_server_and_keeps_calls(
+    tmp_path: Path,
+) -> None:
+    """#19's acceptance through a real process and file: one server added, one removed, one
+    changed; only the changed one restarts and a call in flight to an unchanged one completes."""
+    from mcp import Client
+
+    from tests.gateway.support import downstream
+
+    def spec(*servers: mv.StdioSpec) -> mv.SupervisorSpec:
+        return mv.SupervisorSpec(servers=list(servers))
+
+    config = config_file(tmp_path, spec(downstream("d"), raw("a"), raw("c")))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    command = [sys.executable, "-m", "mcpvisor", "serve", str(config), "--watch"]
+    command += ["--http", "127.0.0.1:0"]
+    release = tmp_path / "release"
+    async with trio.open_nursery() as nursery:
+        process = await nursery.start(
+            partial(trio.run_process, command, env=env, stderr=subprocess.PIPE, check=False)
+        )
+        assert process.stderr is not None
+        seen = b""
+        with trio.fail_after(GATEWAY_TIMEOUT * 2):
+            while b"serving http://" not in seen:
+                chunk = await process.stderr.receive_some(4096)
+                assert chunk, seen.decode(errors="replace")
+                seen += chunk
+        url = seen.decode().split("serving ", 1)[1].split()[0]
+        base = url.removesuffix("/mcp")
+        before = (await _status(base))["servers"]
+        assert isinstance(before, dict) and set(before) == {"d", "a", "c"}
+
+        answers: list[str] = []
+        in_flight = trio.Event()
+
+        async def progress(value: float, total: float | None, message: str | None) -> None:
+            in_flight.set()
+
+        async with Client(url) as client:
+
+            async def call() -> None:
+                result = await client.call_tool(
+                    "d__gate", {"path": str(release)}, progress_callback=progress
+                )
+                content = result.content[0]
+                answers.append(getattr(content, "text", ""))
+
+            with trio.fail_after(GATEWAY_TIMEOUT * 2):
+                async with trio.open_nursery() as calls:
+                    calls.start_soon(call)
+                    await in_flight.wait()
+                    changed = raw("a", env={"CHANGED": "1"})
+                    config_file(tmp_path, spec(downstream("d"), changed, raw("b")))
+                    while True:
+                        after = (await _status(base))["servers"]
+                        assert isinstance(after, dict)
+                        if set(after) == {"d", "a", "b"} and all(
+                            s["state"] == "active" for s in after.values()
+                        ):
+                            break
+                        await trio.sleep(0.1)
+                    release.write_text("go")
+        assert answers == ["released"]
+        assert after["d"]["pid"] == before["d"]["pid"]
+        assert after["a"]["pid"] != before["a"]["pid"]
+        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(GATEWAY_TIMEOUT * 2):
+            await process.wait()
+    assert process.returncode == 0
+    for status in (*before.values(), *after.values()):
+        assert not _alive(status["pid"])
