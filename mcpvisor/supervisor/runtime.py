@@ -489,12 +489,15 @@ class Supervisor:
             # The worker's cancelled teardown is shielded and bounded by timeouts.shutdown.
             scope.cancel()
 
-    def _detach(self, slot: _Slot, cause: str) -> None:
+    def _detach(self, slot: _Slot, cause: str, *, worker_answers: bool = False) -> None:
         """Stop routing to the current worker; it will not be fed back from now on.
 
         Every request handed to it is answered now rather than when its teardown (bounded by
         ``timeouts.shutdown``) ends: the ones still queued as unsent (so they wait for the next
-        session, or learn the server is gone), the rest as interrupted with ``cause``.
+        session, or learn the server is gone), the rest as interrupted with ``cause``. With
+        ``worker_answers`` (the worker itself reported the loss, and answers every envelope it
+        took right after), taken envelopes are left to it: only it knows whether one reached
+        the server, and one it took but never sent must wait for the next session.
         """
         slot.generation += 1
         queue, slot.queue = slot.queue, None
@@ -508,7 +511,8 @@ class Supervisor:
             slot.outstanding.discard(envelope)
         if slot.send is not None:
             slot.send.close()
-        self._fail_outstanding(slot, cause)
+        if not worker_answers:
+            self._fail_outstanding(slot, cause)
         slot.send = None
         if slot.ready is not None or slot.pid is not None:
             self._snapshot = None
@@ -577,13 +581,16 @@ class Supervisor:
             return StartFailed(name, now, cause)
         return Exited(name, now, "normal" if kind == "normal" else "abnormal", cause)
 
-    def _report(self, name: str, generation: int, inp: Input) -> None:
+    def _report(
+        self, name: str, generation: int, inp: Input, *, worker_answers: bool = False
+    ) -> None:
         """Feed a worker's news to the core unless that worker was detached meanwhile."""
         slot = self._slots.get(name)
         if slot is None or slot.generation != generation or self._closing:
             return
         if isinstance(inp, Exited | StartFailed):
-            self._detach(slot, inp.cause or "the server went away")
+            cause = inp.cause or "the server went away"
+            self._detach(slot, cause, worker_answers=worker_answers)
         try:
             self._feed(inp)
         except CommandRefusedError:
@@ -600,7 +607,7 @@ class Supervisor:
             return
         now = trio.current_time()
         inp: Input = Exited(name, now, "normal" if kind == "normal" else "abnormal", cause)
-        self._report(name, generation, inp)
+        self._report(name, generation, inp, worker_answers=True)
 
     def _on_ready(self, name: str, generation: int, ready: Ready) -> None:
         slot = self._slots.get(name)
