@@ -110,5 +110,7 @@ async def spawn(
     finally:
         for fd in (child_in, child_out, child_err):
             os.close(fd)
-    await trio.lowlevel.checkpoint()
+    # Yield without letting a cancel land here: the child exists, and only the returned
+    # handle lets the transport's teardown reach it.
+    await trio.lowlevel.cancel_shielded_checkpoint()
     return _PidfdChild(popen, parent_in, parent_out, parent_err)
