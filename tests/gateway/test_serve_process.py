@@ -28,26 +28,31 @@ async def _status(base: str) -> dict[str, object]:
     return loaded
 
 
+async def _serve(nursery: trio.Nursery, command: list[str]) -> tuple[trio.Process, str]:
+    """Start ``command`` (a ``serve --http`` on port 0); return it and the URL it serves."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    process: trio.Process = await nursery.start(
+        partial(trio.run_process, command, env=env, stderr=subprocess.PIPE, check=False)
+    )
+    assert process.stderr is not None
+    seen = b""
+    with trio.fail_after(GATEWAY_TIMEOUT * 2):
+        while b"serving http://" not in seen:
+            chunk = await process.stderr.receive_some(4096)
+            assert chunk, seen.decode(errors="replace")
+            seen += chunk
+    return process, seen.decode().split("serving ", 1)[1].split()[0]
+
+
 def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
 
 
 async def test_serve_reloads_on_sighup_serves_metrics_and_stops_cleanly(tmp_path: Path) -> None:
     config = config_file(tmp_path, mv.SupervisorSpec(servers=[raw("a")]))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     command = [sys.executable, "-m", "mcpvisor", "serve", str(config), "--http", "127.0.0.1:0"]
     async with trio.open_nursery() as nursery:
-        process = await nursery.start(
-            partial(trio.run_process, command, env=env, stderr=subprocess.PIPE, check=False)
-        )
-        assert process.stderr is not None
-        seen = b""
-        with trio.fail_after(GATEWAY_TIMEOUT * 2):
-            while b"serving http://" not in seen:
-                chunk = await process.stderr.receive_some(4096)
-                assert chunk, seen.decode(errors="replace")
-                seen += chunk
-        url = seen.decode().split("serving ", 1)[1].split()[0]
+        process, url = await _serve(nursery, command)
         base = url.removesuffix("/mcp")
 
         code, text = await trio.to_thread.run_sync(_get, f"{base}/metrics")
@@ -93,22 +98,11 @@ async def test_serve_watch_restarts_only_the_changed_server_and_keeps_calls(
         return mv.SupervisorSpec(servers=list(servers))
 
     config = config_file(tmp_path, spec(downstream("d"), raw("a"), raw("c")))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     command = [sys.executable, "-m", "mcpvisor", "serve", str(config), "--watch"]
     command += ["--http", "127.0.0.1:0"]
     release = tmp_path / "release"
     async with trio.open_nursery() as nursery:
-        process = await nursery.start(
-            partial(trio.run_process, command, env=env, stderr=subprocess.PIPE, check=False)
-        )
-        assert process.stderr is not None
-        seen = b""
-        with trio.fail_after(GATEWAY_TIMEOUT * 2):
-            while b"serving http://" not in seen:
-                chunk = await process.stderr.receive_some(4096)
-                assert chunk, seen.decode(errors="replace")
-                seen += chunk
-        url = seen.decode().split("serving ", 1)[1].split()[0]
+        process, url = await _serve(nursery, command)
         base = url.removesuffix("/mcp")
         before = (await _status(base))["servers"]
         assert isinstance(before, dict) and set(before) == {"d", "a", "c"}
