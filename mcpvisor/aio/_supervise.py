@@ -25,7 +25,7 @@ from mcpvisor.aio._portal import TrioPortal, deliver, settle
 from mcpvisor.aio._runners import RUNNERS, Runner, TrioRun, make_run
 from mcpvisor.specs import SupervisorSpec, UsageError
 from mcpvisor.specs.config import load_config
-from mcpvisor.supervisor import Hooks
+from mcpvisor.supervisor import Hooks, LifecycleEvent
 from mcpvisor.supervisor import open_supervisor as open_trio_supervisor
 
 SpecSource = SupervisorSpec | str | os.PathLike[str] | Mapping[str, Any]
@@ -202,10 +202,12 @@ class Supervision:
                     with self._startup:
                         if self._stop_requested:
                             self._startup.cancel()
+                        refresher = _Refresher()
                         async with open_trio_supervisor(
-                            self._spec, hooks=self._hooks, rng=self._rng
+                            self._spec, hooks=[*_listed(self._hooks), refresher], rng=self._rng
                         ) as client:
                             core = _Core(client, self._portal, offset)
+                            refresher.core = core
                             await calls.start(_watch, core)
                             core.refresh()
                             self._started = True
@@ -218,6 +220,27 @@ class Supervision:
                         core.refresh()
         except BaseExceptionGroup as group:
             raise _single(group) from None
+
+
+def _listed(hooks: Hooks | Iterable[Hooks] | None) -> list[Hooks]:
+    if hooks is None:
+        return []
+    return [hooks] if isinstance(hooks, Hooks) else list(hooks)
+
+
+class _Refresher(Hooks):
+    """Takes the snapshot as each event is published, before any subscriber can see it.
+
+    An asyncio host that reads ``status()`` on an event then sees that event's state, never
+    the one before it (a refresh from a subscriber of its own would race the host's).
+    """
+
+    def __init__(self) -> None:
+        self.core: _Core | None = None
+
+    def state_changed(self, event: LifecycleEvent) -> None:
+        if self.core is not None:
+            self.core.refresh()
 
 
 async def _watch(core: _Core, *, task_status: trio.TaskStatus[None]) -> None:
