@@ -152,7 +152,7 @@ async def _serve(
     from mcpvisor.cli._reload import Reloader
     from mcpvisor.cli._signals import stop_signals
     from mcpvisor.gateway.http import serve_http
-    from mcpvisor.gateway.server import Gateway
+    from mcpvisor.gateway.server import open_gateway
 
     def reload_spec() -> SupervisorSpec:
         loaded = mv.load_config(config)
@@ -165,11 +165,10 @@ async def _serve(
     hooks = () if metrics is None else (metrics,)
     async with (
         stop_signals({signal.SIGHUP: reloader.request}),
-        mv.open_supervisor(spec, hooks=hooks) as client,
+        open_gateway(spec, options, required=required, hooks=hooks) as gateway,
         trio.open_nursery() as nursery,
     ):
-        gateway = Gateway(client, options, required=required)
-        await nursery.start(gateway.run)
+        client = gateway.client
         await nursery.start(reloader.serve, client)
         if settings is None:
             await serve_stdio(gateway)
@@ -180,7 +179,6 @@ async def _serve(
             url = await nursery.start(partial(serve_http, metrics_app=scrape), gateway, settings)
             print(f"mcpvisor: serving {url}{settings.path}", file=sys.stderr, flush=True)
             await trio.sleep_forever()
-        gateway.close_listeners()
         nursery.cancel_scope.cancel()
 
 

@@ -6,15 +6,16 @@ its deadline and a caller's cancellation reaches the server. A task watches the 
 events and tells the gateway's clients when a listing changes: per connection for
 handshake-era (2025) clients, through ``subscriptions/listen`` for 2026-07-28 ones.
 
-Server-to-client relays (sampling, elicitation, roots, the 2026 input-required flow,
-resource subscriptions and log forwarding) need routed handlers in the handle; they plug in
-where :meth:`Gateway._register_relays` says.
+What servers ask and say goes the other way through two relays: :mod:`.asking` (sampling,
+elicitation, roots, the 2026 input-required flow) and :mod:`.notices` (resource subscriptions
+and updates, log records). :func:`open_gateway` installs the supervisor-level part of both
+(:class:`~mcpvisor.gateway.relay.Relay`) before the servers start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from contextlib import suppress
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping
+from contextlib import asynccontextmanager, suppress
 from importlib.metadata import version
 from typing import Any, TypeVar
 
@@ -35,7 +36,10 @@ from mcp.server.subscriptions import (
 from mcp.shared.exceptions import MCPError
 
 from mcpvisor.gateway import source
+from mcpvisor.gateway.asking import Asking
+from mcpvisor.gateway.notices import Notices
 from mcpvisor.gateway.options import GatewayOptions
+from mcpvisor.gateway.relay import Relay
 from mcpvisor.gateway.view import (
     EMPTY_VIEW,
     View,
@@ -44,8 +48,8 @@ from mcpvisor.gateway.view import (
     resource_server,
     template_server,
 )
-from mcpvisor.specs import MCPVisorError
-from mcpvisor.supervisor import ServerUnavailableError, SupervisorClient
+from mcpvisor.specs import MCPVisorError, SupervisorSpec
+from mcpvisor.supervisor import Hooks, ServerUnavailableError, SupervisorClient, open_supervisor
 from mcpvisor.workers import RequestInterruptedError, RequestTimeoutError
 from mcpvisor.workers.catalog import CatalogPart
 
@@ -138,6 +142,9 @@ class Gateway:
     Run :meth:`run` in a nursery (``await nursery.start(gateway.run)``) before serving
     :attr:`server` over any transport: it builds the first view and keeps it current.
     ``required`` names the servers readiness waits for (default: the spec's required ones).
+    ``relay`` is the :class:`~mcpvisor.gateway.relay.Relay` whose handlers the supervisor was
+    built with (:func:`open_gateway` does both); without one, only questions and log records
+    that the transport ties to a gateway request reach the gateway's clients.
     """
 
     def __init__(
@@ -146,6 +153,7 @@ class Gateway:
         options: GatewayOptions | None = None,
         *,
         required: Collection[str] | None = None,
+        relay: Relay | None = None,
     ) -> None:
         self.client = client
         self.options = options or GatewayOptions()
@@ -158,6 +166,8 @@ class Gateway:
         self._sessions: dict[int, ServerSession] = {}
         self._bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self._bus)
+        self.asking = Asking(self)
+        self.notices = Notices(self)
         self.server: Server[Any] = Server(
             "mcpvisor",
             version=version("mcpvisor"),
@@ -180,7 +190,9 @@ class Gateway:
         self.server.add_request_handler(
             "logging/setLevel", types.SetLevelRequestParams, self._set_logging_level
         )
-        self._register_relays()
+        self.notices.register()
+        if relay is not None:
+            relay.bind(self)
 
     # ---- what the transports need -----------------------------------------------------
 
@@ -202,8 +214,9 @@ class Gateway:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep the view current and announce changes, until cancelled."""
-        async with self.client.subscribe() as events:
+        async with self.client.subscribe() as events, trio.open_nursery() as nursery:
             self.view = await self._build()
+            await nursery.start(self.notices.run)
             task_status.started()
             async for _event in events:
                 await self.refresh()
@@ -407,22 +420,39 @@ class Gateway:
         """End every 2026-era listen stream gracefully (at shutdown)."""
         self._listen.close()
 
-    # ---- extension points -----------------------------------------------------------------
-
-    def _register_relays(self) -> None:
-        """Where server-to-client relays plug in once the handle routes servers' questions.
-
-        Not served yet, because the handle has no routed handlers (issue 14):
-        ``resources/subscribe`` / ``unsubscribe`` and ``notifications/resources/updated``,
-        servers' log messages (``notifications/message``; ``logging/setLevel`` is passed
-        on), sampling, elicitation, roots and the 2026 input-required flow. Until then the
-        gateway does not advertise those capabilities, so clients do not expect them.
-        """
-
     def _instructions(self) -> str | None:
         if len(self._servers) == 1:
             return None
         return "Tools of the servers " + ", ".join(self._servers) + ", named server__tool."
+
+
+@asynccontextmanager
+async def open_gateway(
+    spec: SupervisorSpec,
+    options: GatewayOptions | None = None,
+    *,
+    required: Collection[str] | None = None,
+    hooks: Hooks | Iterable[Hooks] | None = None,
+) -> AsyncIterator[Gateway]:
+    """Supervise ``spec`` and serve it as a running :class:`Gateway` for the block.
+
+    The supervisor's handlers are a :class:`~mcpvisor.gateway.relay.Relay` under the spec's
+    own, so downstream servers may ask the gateway's clients (sampling, elicitation, roots)
+    and their log records reach them. Serve :attr:`Gateway.server` over a transport inside
+    the block; leaving it ends listen streams and stops every server.
+    """
+    relay = Relay()
+    async with (
+        open_supervisor(relay.install(spec), hooks=hooks) as client,
+        trio.open_nursery() as nursery,
+    ):
+        gateway = Gateway(client, options, required=required, relay=relay)
+        await nursery.start(gateway.run)
+        try:
+            yield gateway
+        finally:
+            gateway.close_listeners()
+            nursery.cancel_scope.cancel()
 
 
 def _protocol_error(error: MCPVisorError) -> MCPError:

@@ -14,7 +14,7 @@ import attrs
 import trio
 
 import mcpvisor as mv
-from mcpvisor.gateway import Gateway, GatewayOptions, HttpSettings, serve_http
+from mcpvisor.gateway import Gateway, GatewayOptions, HttpSettings, open_gateway, serve_http
 from tests.conftest import RAW_SERVER
 
 DOWNSTREAM = Path(__file__).with_name("downstream.py")
@@ -63,16 +63,13 @@ async def http_gateway(
     metrics_app: Any = None,
     **gateway_args: Any,
 ) -> AsyncIterator[Running]:
-    """A supervisor for ``spec`` and its gateway on 127.0.0.1 (ephemeral port)."""
-    async with mv.open_supervisor(spec) as client, trio.open_nursery() as nursery:
-        gateway = Gateway(client, options, **gateway_args)
-        await nursery.start(gateway.run)
-        url = await nursery.start(
+    """A supervisor for ``spec`` and its gateway (relay installed) on 127.0.0.1, ephemeral port."""
+    async with open_gateway(spec, options, **gateway_args) as gateway, trio.open_nursery() as n:
+        url = await n.start(
             partial(serve_http, metrics_app=metrics_app), gateway, settings or HttpSettings()
         )
-        yield Running(client, gateway, url)
-        gateway.close_listeners()
-        nursery.cancel_scope.cancel()
+        yield Running(gateway.client, gateway, url)
+        n.cancel_scope.cancel()
 
 
 async def wait_for(predicate: Callable[[], bool], *, limit: float = GATEWAY_TIMEOUT) -> None:
