@@ -368,8 +368,9 @@ class Gateway:
     async def _set_logging_level(
         self, ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
     ) -> types.EmptyResult:
-        """Remember the connection's level and pass it to every serving server that logs; one
-        that fails is skipped."""
+        """Remember the connection's level and pass it to every serving server that logs, now
+        and after its restarts (the last level any client set wins); one that fails is
+        skipped."""
         self.notices.set_level(ctx.session, params.level)
         for server, catalog in source.catalogs(self.client):
             caps = catalog.capabilities
@@ -377,6 +378,7 @@ class Gateway:
                 continue
             try:
                 await self.client.request(server, "set_logging_level", {"level": params.level})
+                await self.client.set_logging_level(server, params.level)
             except Exception as error:
                 log.info("gateway.set_level_failed", server=server, error=str(error))
         return types.EmptyResult()

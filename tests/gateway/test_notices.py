@@ -10,6 +10,8 @@ path); over streamable HTTP they arrive in the request's context (the routed pat
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -197,3 +199,19 @@ async def test_a_2026_client_gets_the_log_records_of_its_own_requests() -> None:
             await client.call_tool("s__log_here", {"count": 1, "level": "debug"})
         # Below the level the request opted in to: never sent.
         assert len(logs.records) == 2
+
+
+async def test_a_gateway_subscription_outlives_a_sigkill_of_the_server() -> None:
+    async with _gateway("stdio") as gw:
+        notices = Notices()
+        async with Client(gw.mcp_url, mode="legacy", message_handler=notices) as client:
+            await client.subscribe_resource(COUNTER)
+            first = gw.client.status().servers["s"].pid
+            assert first is not None
+            os.kill(first, signal.SIGKILL)
+            await wait_for(lambda: gw.client.status().servers["s"].pid not in (None, first))
+            # The new process was subscribed again: its update reaches the gateway's client.
+            assert (await _downstream_state(client))["subscribed"] == [COUNTER]
+            await client.call_tool("s__touch", {"uri": COUNTER})
+            await notices.wait_for("notifications/resources/updated")
+            assert gw.gateway.notices.held() == {("s", COUNTER)}
