@@ -56,8 +56,9 @@ from mcpvisor.workers.catalog import CatalogPart
 log = structlog.get_logger("mcpvisor")
 
 _PER_HOP_META = "io.modelcontextprotocol/"
-"""Reserved ``_meta`` keys describe one hop (protocol version, client info, log level): the
-gateway's own client session sets its own, so these are not forwarded."""
+"""Reserved ``_meta`` keys describe one hop (protocol version, client info): the gateway's own
+client session sets its own, so these are not forwarded, except the 2026-07-28 log-level
+opt-in, which the downstream server must see to send this request's log records at all."""
 
 _NOTIFY_TIMEOUT = 5.0
 """How long one client connection may take to accept a list_changed before it is dropped."""
@@ -87,7 +88,8 @@ def forwarded_meta(meta: Mapping[str, Any] | None) -> dict[str, Any] | None:
     out = {
         k: v
         for k, v in meta.items()
-        if k not in ("progressToken", "progress_token") and not k.startswith(_PER_HOP_META)
+        if k not in ("progressToken", "progress_token")
+        and (k == types.LOG_LEVEL_META_KEY or not k.startswith(_PER_HOP_META))
     }
     return out or None
 
@@ -180,7 +182,7 @@ class Gateway:
             on_list_prompts=self._list_prompts,
             on_get_prompt=self._get_prompt,
             on_completion=self._complete,
-            on_subscriptions_listen=self._listen,
+            on_subscriptions_listen=self.notices.listen,
         )
         self.server.add_notification_handler(
             "notifications/initialized", types.NotificationParams, self._on_initialized
@@ -285,13 +287,14 @@ class Gateway:
             # reach the SDK as themselves, not wrapped in an exception group.
             progress = self._progress_relay(ctx, nursery) if wants_progress else None
             try:
-                result = await self.client.call_tool(
-                    server,
-                    tool,
-                    params.arguments or {},
-                    meta=forwarded_meta(ctx.meta),
-                    progress=progress,
-                )
+                with self.notices.request_logs(ctx, server, nursery):
+                    result = await self.client.call_tool(
+                        server,
+                        tool,
+                        params.arguments or {},
+                        meta=forwarded_meta(ctx.meta),
+                        progress=progress,
+                    )
             except Exception as error:
                 failure = error
             finally:
@@ -365,13 +368,17 @@ class Gateway:
     async def _set_logging_level(
         self, ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
     ) -> types.EmptyResult:
-        """Pass the level to every serving server that logs; one that fails is skipped."""
+        """Remember the connection's level and pass it to every serving server that logs, now
+        and after its restarts (the last level any client set wins); one that fails is
+        skipped."""
+        self.notices.set_level(ctx.session, params.level)
         for server, catalog in source.catalogs(self.client):
             caps = catalog.capabilities
             if caps is None or caps.logging is None:
                 continue
             try:
                 await self.client.request(server, "set_logging_level", {"level": params.level})
+                await self.client.set_logging_level(server, params.level)
             except Exception as error:
                 log.info("gateway.set_level_failed", server=server, error=str(error))
         return types.EmptyResult()

@@ -10,7 +10,9 @@ input-required rounds on 2026-07-28 ones. Tools:
   action taken).
 - ``roots()``: the client's root URIs.
 - ``client_capabilities()``: what the client advertised (initialize, or the request's _meta).
-- ``log(count, level)``: sends ``count`` log records ``line <i>`` at ``level``.
+- ``log(count, level)``: sends ``count`` log records ``line <i>`` at ``level``, on the
+  session's own channel (over HTTP, the standalone stream).
+- ``log_here(count, level)``: the same, tied to the request (over HTTP, its response stream).
 - ``log_env(name)``: logs the value of environment variable ``name``, as text and nested.
 - ``touch(uri)``: sends ``notifications/resources/updated`` for ``uri`` if subscribed (2025
   era), or publishes it to ``subscriptions/listen`` streams (2026-07-28).
@@ -98,6 +100,14 @@ async def log(count: int, level: str, ctx: Context) -> int:
         await ctx.request_context.session.send_log_message(
             level=level, data=f"line {i}", logger="s2c"
         )  # type: ignore[arg-type]
+    return count
+
+
+@server.tool()
+async def log_here(count: int, level: str, ctx: Context) -> int:
+    """Send ``count`` log records as part of this request."""
+    for i in range(count):
+        await ctx.log(level, f"line {i}", logger_name="s2c")  # type: ignore[arg-type]
     return count
 
 
