@@ -5,14 +5,23 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 import trio
 from mcp import Client
 
 import mcpvisor as mv
-from tests.gateway.support import GATEWAY_TIMEOUT, Notices, http_gateway, raw, wait_for
+from tests.gateway.support import (
+    GATEWAY_TIMEOUT,
+    Notices,
+    config_file,
+    http_gateway,
+    raw,
+    wait_for,
+)
 from tests.gateway.test_http import stream_open
+from tests.gateway.test_stdio import serve
 
 PACKAGE = "@modelcontextprotocol/server-everything@2026.8.31"
 
@@ -83,3 +92,30 @@ async def test_sigkill_of_server_everything_is_told_out_and_back_in(
             with trio.fail_after(GATEWAY_TIMEOUT):
                 names = {t.name for t in (await client.list_tools(cache_mode="refresh")).tools}
             assert "everything__echo" in names
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_server_everything_through_a_stdio_gateway(
+    everything: mv.StdioSpec, mode: str, tmp_path: Path
+) -> None:
+    config = config_file(tmp_path, mv.SupervisorSpec(servers=[everything, raw()]))
+    with trio.fail_after(GATEWAY_TIMEOUT * 4):
+        async with Client(serve(config), mode=mode) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert {"everything__echo", "everything__get-sum", "r__echo"} <= names
+            summed = await client.call_tool("everything__get-sum", {"a": 20, "b": 22})
+            assert "42" in summed.content[0].text  # type: ignore[union-attr]
+            seen: list[float] = []
+
+            async def progress(value: float, total: float | None, message: str | None) -> None:
+                seen.append(value)
+
+            await client.call_tool(
+                "everything__trigger-long-running-operation",
+                {"duration": 1, "steps": 2},
+                progress_callback=progress,
+            )
+            assert len(seen) == 2 and seen == sorted(seen)
+            echoed = await client.call_tool("r__echo", {"text": "raw"})
+            assert echoed.content[0].text == "raw"  # type: ignore[union-attr]
