@@ -105,39 +105,26 @@ def lost(direct: Results, gateway: Results) -> dict[str, Check]:
     }
 
 
-def _wait_for_log(log: Path, pattern: str, limit: float) -> str:
+def _wait_for(process: subprocess.Popen[str], log: Path, pattern: str, limit: float) -> str:
+    """The first group of ``pattern`` once it appears in ``log``, written by ``process``."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         found = re.search(pattern, log.read_text(), re.MULTILINE)
         if found:
             return found.group(1)
-        time.sleep(0.1)
-    raise RuntimeError(f"no line matching {pattern!r} in {log} within {limit} s")
-
-
-def _read_until(stream: object, pattern: str, limit: float) -> str:
-    deadline = time.monotonic() + limit
-    assert hasattr(stream, "readline")
-    while time.monotonic() < deadline:
-        line = stream.readline()
-        if not line:
+        if process.poll() is not None:
             break
-        found = re.search(pattern, line)
-        if found:
-            return found.group(1)
-    raise RuntimeError(f"no line matching {pattern!r} within {limit} s")
+        time.sleep(0.1)  # another process's output: nothing to wait on but the file
+    tail = "\n".join(log.read_text().splitlines()[-20:])
+    raise RuntimeError(f"{process.args!r} never printed {pattern!r} (log {log}):\n{tail}")
 
 
 @contextmanager
-def _process(
-    args: list[str], *, log: Path, pipe_stdout: bool = False
-) -> Iterator[subprocess.Popen[str]]:
-    """``args`` running with its output in ``log`` (a file, so a full pipe never blocks it),
-    but for its stdout if ``pipe_stdout``."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _process(args: list[str], *, log: Path) -> Iterator[subprocess.Popen[str]]:
+    """``args`` running with its output in ``log`` (a file, so a full pipe never blocks it)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     with log.open("w") as output:
-        stdout = subprocess.PIPE if pipe_stdout else output
-        process = subprocess.Popen(args, text=True, env=env, stdout=stdout, stderr=output)
+        process = subprocess.Popen(args, text=True, env=env, stdout=output, stderr=output)
         try:
             yield process
         finally:
@@ -153,10 +140,9 @@ def _process(
 def fixture_direct(tmp: Path) -> Iterator[str]:
     """The SDK's fixture over streamable HTTP on 127.0.0.1; yields its MCP URL."""
     tmp.mkdir(parents=True, exist_ok=True)
-    with _process(
-        [sys.executable, str(FIXTURE)], log=tmp / "fixture.log", pipe_stdout=True
-    ) as process:
-        port = _read_until(process.stdout, r"^PORT (\d+)", 60)
+    log = tmp / "fixture.log"
+    with _process([sys.executable, str(FIXTURE)], log=log) as process:
+        port = _wait_for(process, log, r"^PORT (\d+)", 60)
         yield f"http://127.0.0.1:{port}/mcp"
 
 
@@ -171,5 +157,5 @@ def fixture_through_gateway(tmp: Path) -> Iterator[str]:
         config.write_text(json.dumps({"mcpServers": {"fixture": {"url": downstream}}}))
         args = [sys.executable, "-m", "mcpvisor", "serve", str(config), "--http", "127.0.0.1:0"]
         log = tmp / "gateway.log"
-        with _process(args, log=log):
-            yield _wait_for_log(log, r"mcpvisor: serving (\S+)", 120)
+        with _process(args, log=log) as process:
+            yield _wait_for(process, log, r"mcpvisor: serving (\S+)", 120)
