@@ -63,16 +63,21 @@ _SEVERITY = ("SUCCESS", "INFO", "SKIPPED", "WARNING", "FAILURE")
 
 
 def run_suite(url: str, version: str, out: Path) -> Results:
-    """Every server scenario of ``version`` run at ``url``; the results are kept in ``out``.
-
-    A check the suite reports more than once in a scenario keeps its worst status.
-    """
+    """Every server scenario of ``version`` run at ``url``; the results are kept in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     script = (
         f"conformance server --url {shlex.quote(url)} --suite all "
         f"--spec-version {version} -o {shlex.quote(str(out))}"
     )
     subprocess.run(_npx(script), capture_output=True, text=True, timeout=600, check=False)
+    return read_results(out)
+
+
+def read_results(out: Path) -> Results:
+    """The results the suite wrote under ``out`` (a ``checks.json`` per scenario run).
+
+    A check the suite reports more than once in a scenario keeps its worst status.
+    """
     results: Results = {}
     for checks in out.glob("*/checks.json"):
         match = re.match(r"server-(.+)-\d{4}-\d{2}-\d{2}T", checks.parent.name)
