@@ -9,23 +9,36 @@ for a request handler; the observability extra provides one).
 Access: a bearer token, when set, is required on every path but ``/healthz`` and ``/readyz``
 (probes carry no credentials) and compared in constant time. The SDK's DNS-rebinding
 protection checks ``Host`` and ``Origin`` on ``/mcp``; request bodies are size-limited.
+
+Resumability: SSE streams open with a priming event and a retry interval, and a client that
+lost a stream resumes it with ``Last-Event-ID`` from the recent events the gateway keeps
+(:class:`SessionEventStore`), only ever its own session's.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import secrets
+from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, NamedTuple
 
 import attrs
 import trio
+from mcp.server.streamable_http import (
+    MCP_SESSION_ID_HEADER,
+    EventCallback,
+    EventMessage,
+    EventStore,
+)
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
-from starlette.applications import Starlette
+from mcp_types import JSONRPCMessage
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcpvisor.gateway.server import Gateway
 from mcpvisor.specs import UsageError
@@ -33,6 +46,9 @@ from mcpvisor.supervisor import ServerState
 
 _OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_SSE_RETRY_MS = 1000
+"""How long a client waits before reconnecting a dropped SSE stream (the priming event's
+``retry``)."""
 
 
 @attrs.frozen
@@ -42,6 +58,8 @@ class HttpSettings:
     ``token`` (a bearer token) or ``insecure=True`` is required for a non-loopback ``host``.
     ``allowed_hosts`` adds ``Host`` header values (``name`` or ``name:*`` for any port) the
     DNS-rebinding check accepts besides loopback and the bind address itself.
+    ``resume_events`` bounds the recent SSE events kept for clients resuming a stream (oldest
+    dropped first); 0 turns resumability off.
     """
 
     host: str = "127.0.0.1"
@@ -51,6 +69,7 @@ class HttpSettings:
     allowed_hosts: tuple[str, ...] = ()
     max_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_SIZE
     path: str = "/mcp"
+    resume_events: int = 1024
 
     def __attrs_post_init__(self) -> None:
         if not is_loopback(self.host) and self.token is None and not self.insecure:
@@ -63,6 +82,8 @@ class HttpSettings:
             raise UsageError("token", "the bearer token is empty")
         if self.max_body_bytes <= 0:
             raise UsageError("max_body_bytes", "must be positive")
+        if self.resume_events < 0:
+            raise UsageError("resume_events", "must be 0 (no resumability) or more")
 
 
 def is_loopback(host: str) -> bool:
@@ -109,6 +130,95 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
+class _Owner:
+    """The session whose events are stored while serving one request: named by the request's
+    header, or, for the request that opens a session, by its response."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: str | None) -> None:
+        self.session = session
+
+
+_OWNER: ContextVar[_Owner | None] = ContextVar("mcpvisor_gateway_event_owner", default=None)
+
+
+class _Event(NamedTuple):
+    id: str
+    stream: str
+    owner: _Owner | None
+    message: JSONRPCMessage | None
+
+
+class SessionEventStore(EventStore):
+    """The recent SSE events of every session, each replayable only to its own session.
+
+    The SDK hands one store to all sessions and names a session's streams by its request ids
+    and ``_GET_stream``, which other sessions use too; replaying by stream name alone would
+    send one client's messages to another. So each event remembers its session, from the
+    request being served when it was stored (a session's own tasks inherit that of the
+    request that opened it; :class:`EventOwners` sets it), and a replay only follows the
+    events of the session asking. Ids are random, so a client cannot guess another's. At most
+    ``capacity`` events are kept, oldest dropped first; an event of no known session is
+    never replayed.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._events: deque[_Event] = deque(maxlen=capacity)
+
+    async def store_event(self, stream_id: str, message: JSONRPCMessage | None) -> str:
+        event_id = secrets.token_urlsafe(16)
+        self._events.append(_Event(event_id, stream_id, _OWNER.get(), message))
+        return event_id
+
+    async def replay_events_after(
+        self, last_event_id: str, send_callback: EventCallback
+    ) -> str | None:
+        asking = _OWNER.get()
+        session = asking.session if asking is not None else None
+        events = list(self._events)
+        start = next((i for i, e in enumerate(events) if e.id == last_event_id), None)
+        if session is None or start is None or not _owned_by(events[start], session):
+            return None
+        stream = events[start].stream
+        for event in events[start + 1 :]:
+            if event.stream == stream and event.message is not None and _owned_by(event, session):
+                await send_callback(EventMessage(event.message, event.id))
+        return stream
+
+
+def _owned_by(event: _Event, session: str) -> bool:
+    return event.owner is not None and event.owner.session == session
+
+
+class EventOwners:
+    """Tells :class:`SessionEventStore` which session each request serves."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = MCP_SESSION_ID_HEADER.lower().encode()
+        named = next((v for k, v in scope["headers"] if k == header), None)
+        owner = _Owner(named.decode("latin-1") if named is not None else None)
+
+        async def learn_session(message: Message) -> None:
+            if owner.session is None and message["type"] == "http.response.start":
+                for key, value in message.get("headers", ()):
+                    if key.lower() == header:
+                        owner.session = value.decode("latin-1")
+            await send(message)
+
+        token = _OWNER.set(owner)
+        try:
+            await self.app(scope, receive, learn_session)
+        finally:
+            _OWNER.reset(token)
+
+
 def readiness(gateway: Gateway) -> tuple[bool, list[str]]:
     """Ready when every required server is ACTIVE; also the required ones that are not."""
     servers = gateway.client.status().servers
@@ -150,20 +260,23 @@ def build_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/status", status, methods=["GET"]),
     ]
+    resumable = settings.resume_events > 0
     app = gateway.server.streamable_http_app(
         streamable_http_path=settings.path,
         transport_security=security_settings(settings),
         max_request_body_size=settings.max_body_bytes,
         host=settings.host,
         custom_starlette_routes=list(routes),
+        event_store=SessionEventStore(settings.resume_events) if resumable else None,
+        retry_interval=_SSE_RETRY_MS if resumable else None,
     )
     if metrics_app is not None:
         # A Route, not a Mount: a Mount would redirect scrapes of /metrics to /metrics/.
         app.router.routes.append(Route("/metrics", metrics_app, methods=["GET"]))
-    return _with_auth(app, settings)
+    return _with_auth(EventOwners(app) if resumable else app, settings)
 
 
-def _with_auth(app: Starlette, settings: HttpSettings) -> ASGIApp:
+def _with_auth(app: ASGIApp, settings: HttpSettings) -> ASGIApp:
     return app if settings.token is None else BearerAuth(app, settings.token)
 
 
