@@ -77,6 +77,13 @@ _MODERN_EVENTS: Mapping[CatalogPart, ServerEvent] = {
 }
 
 
+_RELISTED: Mapping[str, frozenset[CatalogPart]] = {
+    "tools_changed": frozenset({"tools"}),
+    "prompts_changed": frozenset({"prompts"}),
+    "resources_changed": frozenset({"resources", "resource_templates"}),
+}
+"""The parts each catalog-change event kind says a server refetched."""
+
 _UNAVAILABLE = (ServerUnavailableError, RequestTimeoutError, RequestInterruptedError)
 
 
@@ -220,13 +227,21 @@ class Gateway:
             self.view = await self._build()
             await nursery.start(self.notices.run)
             task_status.started()
-            async for _event in events:
-                await self.refresh()
+            async for event in events:
+                kind = getattr(event, "kind", None)  # EventsLost has none: rebuild anyway
+                await self.refresh(_RELISTED.get(kind or "", frozenset()))
 
-    async def refresh(self) -> frozenset[CatalogPart]:
-        """Rebuild the view from the handle's caches; announce and return what changed."""
+    async def refresh(
+        self, relisted: frozenset[CatalogPart] = frozenset()
+    ) -> frozenset[CatalogPart]:
+        """Rebuild the view from the handle's caches; announce and return what changed.
+
+        ``relisted`` are parts a server said changed: they are announced even when the view
+        shows no difference (a tool removed and added back), since the server's own clients
+        would have been told too.
+        """
         new = await self._build()
-        changed = new.changed_parts(self.view)
+        changed = new.changed_parts(self.view) | relisted
         self.view = new
         if changed:
             log.debug("gateway.list_changed", parts=sorted(changed))
