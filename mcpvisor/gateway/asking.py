@@ -86,6 +86,13 @@ def _request(kind: Kind, params: Any) -> tuple[Any, type[types.Result]]:
     return types.ListRootsRequest(params=params), types.ListRootsResult
 
 
+_ANSWERS: Final[dict[str, tuple[type[types.Result], ...]]] = {
+    "sampling": (types.CreateMessageResult, types.CreateMessageResultWithTools),
+    "elicitation": (types.ElicitResult,),
+    "roots": (types.ListRootsResult,),
+}
+
+
 def _roots_of(answer: Any) -> list[types.Root]:
     """A roots handler's return value from the client's answer, or a raised error."""
     if isinstance(answer, types.ListRootsResult):
@@ -216,7 +223,7 @@ class _Exchange(_Asker):
         responses = responses or {}
         for key, question in list(self.outstanding.items()):
             response = responses.get(key)
-            _, result_type = _request(question.kind, None)
+            result_type = _ANSWERS[question.kind]
             if response is None:
                 question.answer = types.ErrorData(
                     code=types.INVALID_REQUEST,

@@ -1,0 +1,130 @@
+"""The servers' questions relayed to the gateway's client: the SDK's own ``Client`` answers.
+
+The downstream is the server-to-client test server (tests/s2c/s2c_server.py), which asks
+through the SDK's ``Resolve`` markers: standalone requests on 2025-era sessions, input-required
+rounds on 2026-07-28 ones. Over a 2025-era stdio session its questions are unrouted (the
+gateway's routing rule picks the client); over streamable HTTP, or any 2026-07-28 session,
+they are routed with the gateway request that caused them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import mcp_types as types
+import pytest
+import trio
+from mcp import Client
+from mcp.client.session import ClientRequestContext
+from mcp.shared.exceptions import MCPError
+
+import mcpvisor as mv
+from tests.gateway.support import GATEWAY_TIMEOUT, http_gateway
+from tests.s2c.support import S2C_SERVER
+from tests.workers.worker_helpers import http_server
+
+ERAS = ["legacy", "2026-07-28"]
+DOWNSTREAMS = ["stdio-legacy", "stdio-2026", "http-legacy"]
+
+
+class Caller:
+    """The gateway client's answers: its model, its user and its roots, recorded."""
+
+    def __init__(self, tag: str = "client") -> None:
+        self.tag = tag
+        self.asked: list[str] = []
+
+    async def sampling(
+        self, context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
+        content = params.messages[0].content
+        prompt = content.text if isinstance(content, types.TextContent) else "?"
+        self.asked.append(f"sampling {prompt}")
+        return types.CreateMessageResult(
+            role="assistant",
+            content=types.TextContent(type="text", text=f"{self.tag} says {prompt}"),
+            model="test-model",
+        )
+
+    async def elicitation(
+        self, context: ClientRequestContext, params: types.ElicitRequestParams
+    ) -> types.ElicitResult:
+        self.asked.append(f"elicitation {params.message}")
+        return types.ElicitResult(action="accept", content={"answer": f"{self.tag}-42"})
+
+    async def roots(self, context: ClientRequestContext) -> types.ListRootsResult:
+        self.asked.append("roots")
+        return types.ListRootsResult(roots=[types.Root(uri="file:///work/project")])  # type: ignore[arg-type]
+
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "sampling_callback": self.sampling,
+            "elicitation_callback": self.elicitation,
+            "list_roots_callback": self.roots,
+        }
+
+
+def text(result: types.CallToolResult) -> str:
+    block = result.content[0]
+    assert isinstance(block, types.TextContent), result
+    return block.text
+
+
+def s2c_stdio(protocol: str, name: str = "s") -> mv.StdioSpec:
+    return mv.StdioSpec(
+        name=name, command=sys.executable, args=[str(S2C_SERVER)], protocol=protocol
+    )
+
+
+@asynccontextmanager
+async def fronting(downstream: str, **spec_fields: Any) -> AsyncIterator[Any]:
+    """A gateway over HTTP in front of the s2c server reached as ``downstream``."""
+    if downstream == "http-legacy":
+        async with http_server(S2C_SERVER, "streamable-http") as server:
+            spec = mv.HttpSpec(name="s", url=server.url, protocol="legacy")
+            async with http_gateway(mv.SupervisorSpec([spec], **spec_fields)) as gw:
+                yield gw
+        return
+    protocol = "legacy" if downstream == "stdio-legacy" else "2026-07-28"
+    async with http_gateway(mv.SupervisorSpec([s2c_stdio(protocol)], **spec_fields)) as gw:
+        yield gw
+
+
+@pytest.mark.parametrize("downstream", DOWNSTREAMS)
+@pytest.mark.parametrize("mode", ERAS)
+async def test_a_sampling_request_answered_by_the_gateway_client(
+    mode: str, downstream: str
+) -> None:
+    """#17's acceptance: a server's sampling request, answered by the gateway's client; and
+    its elicitation and roots questions the same way."""
+    caller = Caller()
+    with trio.fail_after(GATEWAY_TIMEOUT):
+        async with (
+            fronting(downstream) as gw,
+            Client(gw.mcp_url, mode=mode, **caller.callbacks()) as client,
+        ):
+            sampled = await client.call_tool("ask_model", {"prompt": "hello"})
+            assert text(sampled) == "client says hello"
+            asked = await client.call_tool("ask_user", {"question": "the answer?"})
+            assert text(asked) == "accept:client-42"
+            roots = await client.call_tool("roots", {})
+            assert roots.structured_content == {"result": ["file:///work/project"]}
+            # The gateway still answers calls that ask nothing, between and after.
+            again = await client.call_tool("ask_model", {"prompt": "again"})
+            assert text(again) == "client says again"
+    assert caller.asked == ["sampling hello", "elicitation the answer?", "roots", "sampling again"]
+
+
+@pytest.mark.parametrize("downstream", DOWNSTREAMS)
+@pytest.mark.parametrize("mode", ERAS)
+async def test_a_client_without_handlers_gets_a_clean_error(mode: str, downstream: str) -> None:
+    with trio.fail_after(GATEWAY_TIMEOUT):
+        async with fronting(downstream) as gw, Client(gw.mcp_url, mode=mode) as client:
+            # The downstream server gets an error naming what is missing, and passes it on.
+            with pytest.raises(MCPError, match="did not declare the sampling capability"):
+                await client.call_tool("ask_model", {"prompt": "hello"})
+            # Nothing was left behind: the next call is served.
+            assert (await client.call_tool("client_capabilities", {})).is_error is False
