@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import mcp_types as types
@@ -128,3 +129,51 @@ async def test_a_client_without_handlers_gets_a_clean_error(mode: str, downstrea
                 await client.call_tool("ask_model", {"prompt": "hello"})
             # Nothing was left behind: the next call is served.
             assert (await client.call_tool("client_capabilities", {})).is_error is False
+
+
+ASKER = Path(__file__).with_name("asker.py")
+
+
+@asynccontextmanager
+async def fronting_asker(downstream: str) -> AsyncIterator[Any]:
+    """A gateway over HTTP in front of tests/gateway/asker.py, over stdio or HTTP (2025 era)."""
+    if downstream == "http-legacy":
+        async with http_server(ASKER, "streamable-http") as server:
+            spec = mv.HttpSpec(name="a", url=server.url, protocol="legacy")
+            async with http_gateway(mv.SupervisorSpec([spec])) as gw:
+                yield gw
+        return
+    spec = mv.StdioSpec(name="a", command=sys.executable, args=[str(ASKER)], protocol="legacy")
+    async with http_gateway(mv.SupervisorSpec([spec])) as gw:
+        yield gw
+
+
+@pytest.mark.parametrize("downstream", ["stdio-legacy", "http-legacy"])
+async def test_a_server_taking_its_question_back_cancels_it_at_the_client(
+    downstream: str,
+) -> None:
+    """Server -> client cancellation: the downstream cancels its sampling request, so the
+    gateway cancels the one it relayed, and the client's callback is cancelled."""
+    started, cancelled = trio.Event(), trio.Event()
+    client: Client
+
+    async def sampling(
+        context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
+        started.set()
+        try:
+            await client.call_tool("release", {})
+            await trio.sleep_forever()
+        finally:
+            cancelled.set()
+        raise AssertionError("unreachable")
+
+    with trio.fail_after(GATEWAY_TIMEOUT):
+        async with (
+            fronting_asker(downstream) as gw,
+            Client(gw.mcp_url, mode="legacy", sampling_callback=sampling) as client,
+        ):
+            result = await client.call_tool("ask_then_cancel", {})
+            assert text(result) == "taken back"
+            assert started.is_set()
+            await cancelled.wait()
