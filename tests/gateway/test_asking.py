@@ -23,7 +23,7 @@ from mcp.client.session import ClientRequestContext
 from mcp.shared.exceptions import MCPError
 
 import mcpvisor as mv
-from tests.gateway.support import GATEWAY_TIMEOUT, http_gateway
+from tests.gateway.support import GATEWAY_TIMEOUT, http_gateway, wait_for
 from tests.s2c.support import S2C_SERVER
 from tests.workers.worker_helpers import http_server
 
@@ -177,3 +177,79 @@ async def test_a_server_taking_its_question_back_cancels_it_at_the_client(
             assert text(result) == "taken back"
             assert started.is_set()
             await cancelled.wait()
+
+
+async def test_two_candidate_clients_for_an_unroutable_server_are_refused() -> None:
+    """A 2025-era stdio downstream cannot say which call asked: with two clients' calls in
+    flight, the gateway refuses rather than asking the wrong user."""
+    first, second = Caller("first"), Caller("second")
+    first_asked, second_done = trio.Event(), trio.Event()
+
+    async def first_sampling(
+        context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
+        first_asked.set()
+        await second_done.wait()
+        return await first.sampling(context, params)
+
+    out: dict[str, str] = {}
+    with trio.fail_after(GATEWAY_TIMEOUT):
+        async with (
+            fronting("stdio-legacy") as gw,
+            Client(gw.mcp_url, mode="legacy", sampling_callback=first_sampling) as a,
+            Client(gw.mcp_url, mode="legacy", **second.callbacks()) as b,
+        ):
+
+            async def call_first() -> None:
+                out["first"] = text(await a.call_tool("ask_model", {"prompt": "one"}))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(call_first)
+                await first_asked.wait()
+                with pytest.raises(MCPError, match="cannot tell which of its 2 clients"):
+                    await b.call_tool("ask_model", {"prompt": "two"})
+                second_done.set()
+            # Alone again, the second client is asked.
+            alone = await b.call_tool("ask_model", {"prompt": "three"})
+            assert text(alone) == "second says three"
+    assert out["first"] == "first says one"
+    assert second.asked == ["sampling three"]
+
+
+@pytest.mark.parametrize("downstream", ["stdio-legacy", "stdio-2026"])
+async def test_a_parked_2026_call_expires_and_a_late_retry_is_refused(downstream: str) -> None:
+    """A 2026-era client that never answers frees the parked call after the handlers'
+    timeout: the downstream call is given up and the token is refused afterwards."""
+    handlers = mv.ClientHandlers(timeout=1.0)
+    caller = Caller()
+    with trio.fail_after(GATEWAY_TIMEOUT):
+        async with (
+            fronting(downstream, handlers=handlers) as gw,
+            Client(gw.mcp_url, mode="2026-07-28", **caller.callbacks()) as client,
+        ):
+            asking = gw.gateway.asking
+            first = await client.session.call_tool(
+                "ask_model", {"prompt": "hello"}, allow_input_required=True
+            )
+            assert isinstance(first, types.InputRequiredResult), first
+            assert first.input_requests and first.request_state
+            (key, request), *_ = first.input_requests.items()
+            assert isinstance(request, types.CreateMessageRequest)
+            # The token is bound to its method and name.
+            with pytest.raises(MCPError, match="request_state belongs to tools/call 'ask_model'"):
+                await client.session.call_tool(
+                    "roots", {}, request_state=first.request_state, allow_input_required=True
+                )
+            await wait_for(lambda: not asking._parked and not asking._inflight)
+            answer = await caller.sampling(None, request.params)  # type: ignore[arg-type]
+            with pytest.raises(MCPError, match="unknown or expired"):
+                await client.session.call_tool(
+                    "ask_model",
+                    {"prompt": "hello"},
+                    input_responses={key: answer},
+                    request_state=first.request_state,
+                    allow_input_required=True,
+                )
+            # The gateway and the downstream session are fine: a whole exchange works.
+            again = await client.call_tool("ask_model", {"prompt": "again"})
+            assert text(again) == "client says again"
