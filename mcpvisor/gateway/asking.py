@@ -296,6 +296,9 @@ class Asking:
         """A handshake-era connection is ready. One that is not HTTP (no HTTP request under
         it) is a stream's single client: stdio, or an in-memory pair."""
         if ctx.request is not None:
+            # An HTTP client: no longer worth waiting for a stream's client.
+            self._seen_requests = True
+            self._stream_joined.set()
             return
         key = _connection(ctx.session)
         self._streams[key] = ctx.session
@@ -303,6 +306,13 @@ class Asking:
         stack = getattr(key, "exit_stack", None)
         if stack is not None:
             stack.callback(self._streams.pop, key, None)
+
+    def _serves_http(self) -> bool:
+        try:
+            self._gateway.server.session_manager  # noqa: B018 - raises until HTTP is served
+        except RuntimeError:
+            return False
+        return True
 
     def timeout(self, server: str) -> float:
         """How long a question to ``server``'s client (and a parked call) may wait."""
@@ -492,7 +502,7 @@ class Asking:
                     "protocol, or run one gateway per client"
                 ),
             )
-        if not self._streams and not self._seen_requests:
+        if not self._streams and not self._seen_requests and not self._serves_http():
             # A stdio gateway's client may not have connected yet.
             with trio.move_on_after(self.timeout(server)):
                 await self._stream_joined.wait()
