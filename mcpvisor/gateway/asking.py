@@ -297,8 +297,7 @@ class Asking:
         it) is a stream's single client: stdio, or an in-memory pair."""
         if ctx.request is not None:
             # An HTTP client: no longer worth waiting for a stream's client.
-            self._seen_requests = True
-            self._stream_joined.set()
+            self._requested()
             return
         key = _connection(ctx.session)
         self._streams[key] = ctx.session
@@ -306,6 +305,11 @@ class Asking:
         stack = getattr(key, "exit_stack", None)
         if stack is not None:
             stack.callback(self._streams.pop, key, None)
+
+    def _requested(self) -> None:
+        """A client made a request: a question outside calls need not wait for one."""
+        self._seen_requests = True
+        self._stream_joined.set()
 
     def _serves_http(self) -> bool:
         try:
@@ -351,7 +355,7 @@ class Asking:
     def serving(self, ctx: ServerRequestContext[Any], server: str) -> Iterator[ClientHandlers]:
         """A 2025-era client's request to ``server`` in flight, for the block: its handlers,
         and a candidate for the unrouted questions ``server`` asks meanwhile."""
-        self._seen_requests = True
+        self._requested()
         asker = _Direct(ctx.session, ctx.request_id)
         with self._in_flight(server, asker):
             yield self._handlers(asker)
@@ -392,7 +396,7 @@ class Asking:
         set) resumes the call it names with the client's ``input_responses``. Errors of
         the downstream call are raised here, as if the call ran in this task.
         """
-        self._seen_requests = True
+        self._requested()
         if params.request_state is not None:
             exchange = self._resume(params.request_state, method, name)
             exchange.park.deadline = math.inf
