@@ -8,6 +8,10 @@ Run as ``python asker.py [--transport stdio|streamable-http] [--port N]`` (HTTP 
   as soon as ``release()`` is called; returns ``"taken back"`` (or the model's text, if the
   client answered first).
 - ``release()``: lets ``ask_then_cancel`` cancel its question.
+- ``ask_both(topic)``: samples the model and asks the user in one go (``Resolve`` markers:
+  one input-required round of two questions on 2026-07-28 sessions); returns both answers.
+- prompt ``pitch(topic)``: samples the model while rendering (a 2025-era request, related to
+  the ``prompts/get`` that caused it).
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+from typing import Annotated
 
 import anyio
 import mcp_types as types
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, Resolve, Sample
+from pydantic import BaseModel
 
 server = MCPServer("gateway-asker")
 _state: dict[str, anyio.Event] = {}
@@ -53,6 +59,40 @@ def release() -> str:
     if "released" in _state:
         _state["released"].set()
     return "released"
+
+
+class Answer(BaseModel):
+    answer: str
+
+
+def _sample(topic: str) -> Sample:
+    message = types.SamplingMessage(role="user", content=types.TextContent(text=topic))
+    return Sample([message], max_tokens=10)
+
+
+def _elicit(topic: str) -> Elicit[Answer]:
+    return Elicit(f"what about {topic}?", Answer)
+
+
+@server.tool()
+async def ask_both(
+    topic: str,
+    sampled: Annotated[types.CreateMessageResult, Resolve(_sample)],
+    reply: Annotated[ElicitationResult[Answer], Resolve(_elicit)],
+) -> str:
+    """Ask the model and the user about ``topic`` at once."""
+    data = getattr(reply, "data", None)
+    return f"{getattr(sampled.content, 'text', '?')} / {data.answer if data else reply.action}"
+
+
+@server.prompt()
+async def pitch(topic: str, ctx: Context) -> str:
+    """A pitch for ``topic``, written by the client's model."""
+    message = types.SamplingMessage(role="user", content=types.TextContent(text=topic))
+    result = await ctx.request_context.session.create_message(
+        [message], max_tokens=10, related_request_id=ctx.request_id
+    )
+    return f"Pitch: {getattr(result.content, 'text', '?')}"
 
 
 def _serve_http(port: int) -> None:

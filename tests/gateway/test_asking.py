@@ -253,3 +253,62 @@ async def test_a_parked_2026_call_expires_and_a_late_retry_is_refused(downstream
             # The gateway and the downstream session are fine: a whole exchange works.
             again = await client.call_tool("ask_model", {"prompt": "again"})
             assert text(again) == "client says again"
+
+
+def asker_stdio(protocol: str) -> mv.StdioSpec:
+    return mv.StdioSpec(name="a", command=sys.executable, args=[str(ASKER)], protocol=protocol)
+
+
+async def test_questions_asked_together_go_to_a_2026_client_in_one_round() -> None:
+    """A 2026 downstream asks two questions in one round; the gateway's 2026 client gets
+    both in one InputRequiredResult, under the downstream's own keys."""
+    caller = Caller()
+    with trio.fail_after(GATEWAY_TIMEOUT):
+        async with (
+            http_gateway(mv.SupervisorSpec([asker_stdio("2026-07-28")])) as gw,
+            Client(gw.mcp_url, mode="2026-07-28", **caller.callbacks()) as client,
+        ):
+            first = await client.session.call_tool(
+                "ask_both", {"topic": "trio"}, allow_input_required=True
+            )
+            assert isinstance(first, types.InputRequiredResult), first
+            requests = first.input_requests or {}
+            # The SDK's server names a round's questions by resolver; the gateway keeps them.
+            assert sorted(requests) == ["__main__:_elicit", "__main__:_sample"]
+            kinds = sorted(type(r).__name__ for r in requests.values())
+            assert kinds == ["CreateMessageRequest", "ElicitRequest"]
+            answers: dict[str, Any] = {}
+            for key, request in requests.items():
+                if isinstance(request, types.CreateMessageRequest):
+                    answers[key] = await caller.sampling(None, request.params)  # type: ignore[arg-type]
+                else:
+                    answers[key] = await caller.elicitation(None, request.params)  # type: ignore[arg-type]
+            done = await client.session.call_tool(
+                "ask_both",
+                {"topic": "trio"},
+                input_responses=answers,
+                request_state=first.request_state,
+                allow_input_required=True,
+            )
+            assert isinstance(done, types.CallToolResult), done
+            assert text(done) == "client says trio / client-42"
+            # And the SDK's own driver does the same by itself.
+            driven = await client.call_tool("ask_both", {"topic": "anyio"})
+            assert text(driven) == "client says anyio / client-42"
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_a_prompt_that_samples_while_rendering(mode: str) -> None:
+    """prompts/get is relayed like tools/call: the question reaches the client whose
+    request it is (a 2026 client through an input-required round)."""
+    caller = Caller()
+    with trio.fail_after(GATEWAY_TIMEOUT):
+        async with (
+            http_gateway(mv.SupervisorSpec([asker_stdio("legacy")])) as gw,
+            Client(gw.mcp_url, mode=mode, **caller.callbacks()) as client,
+        ):
+            prompt = await client.get_prompt("pitch", {"topic": "supervision"})
+            content = prompt.messages[0].content
+            assert isinstance(content, types.TextContent)
+            assert content.text == "Pitch: client says supervision"
+    assert caller.asked == ["sampling supervision"]
