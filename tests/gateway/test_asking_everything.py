@@ -24,6 +24,14 @@ from tests.gateway.test_stdio import serve
 
 
 class EverythingCaller(Caller):
+    def __init__(self) -> None:
+        super().__init__()
+        self.roots_asked = trio.Event()
+
+    async def roots(self, context: ClientRequestContext) -> types.ListRootsResult:
+        self.roots_asked.set()
+        return await super().roots(context)
+
     async def elicitation(
         self, context: ClientRequestContext, params: types.ElicitRequestParams
     ) -> types.ElicitResult:
@@ -77,4 +85,6 @@ async def test_server_everything_asks_a_stdio_gateway_client(
     config: Any = config_file(tmp_path, mv.SupervisorSpec([everything]))
     with trio.fail_after(GATEWAY_TIMEOUT * 2):
         async with Client(serve(config), mode="legacy", **caller.callbacks()) as client:
+            # Asked at the server's start, outside any call: it reaches this client anyway.
+            await caller.roots_asked.wait()
             await exercise(client, "", caller)
