@@ -182,6 +182,7 @@ class _Exchange(_Asker):
         self.result: Any = None
         self.error: BaseException | None = None
         self.collected = trio.Event()
+        self.active = False
         self.park = trio.CancelScope()
         self._changed = trio.Event()
 
@@ -420,6 +421,10 @@ class Asking:
                 "request_state is unknown or expired: the call it continued was given up; "
                 "call again without it",
             )
+        if exchange.active:
+            raise MCPError(
+                types.INVALID_REQUEST, "request_state is being continued by another request"
+            )
         if (exchange.method, exchange.name) != (method, name):
             raise MCPError(
                 types.INVALID_PARAMS,
@@ -451,6 +456,7 @@ class Asking:
 
     async def _round(self, exchange: _Exchange, ctx: ServerRequestContext[Any]) -> Any:
         parked = False
+        exchange.active = True
         try:
             while True:
                 while exchange.progress:
@@ -474,6 +480,7 @@ class Asking:
                     )
                 await exchange.wait_changed()
         finally:
+            exchange.active = False
             if not parked and not exchange.collected.is_set():
                 # This round was cancelled (its client cancelled): so is the downstream call.
                 exchange.park.cancel()
