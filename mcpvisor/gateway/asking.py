@@ -28,7 +28,7 @@ import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, cast
 
 import mcp_types as types
 import structlog
@@ -230,12 +230,7 @@ class _Exchange(_Asker):
                     code=types.INVALID_REQUEST,
                     message=f"the gateway's client sent no answer for {key!r}",
                 )
-            elif (
-                question.kind == "sampling"
-                and isinstance(
-                    response, types.CreateMessageResult | types.CreateMessageResultWithTools
-                )
-            ) or isinstance(response, result_type):
+            elif isinstance(response, result_type):
                 question.answer = response
             else:
                 question.answer = types.ErrorData(
@@ -323,7 +318,7 @@ class Asking:
         """How long a question to ``server``'s client (and a parked call) may wait."""
         try:
             handlers = self._gateway.client._runtime.answering.handlers_of(server)
-        except Exception:
+        except LookupError:  # removed meanwhile
             return DEFAULT_ANSWER_TIMEOUT
         return handlers.answer_timeout
 
@@ -489,11 +484,12 @@ class Asking:
 
     async def unrouted(self, ctx: HandlerContext, kind: str, params: Any) -> Any:
         """Answer a question no gateway request claimed (see the module's routing rule)."""
-        assert kind in ("sampling", "elicitation", "roots")
+        if kind not in _ANSWERS:
+            return types.ErrorData(code=types.INVALID_REQUEST, message=f"{kind} is not relayed")
         asker = await self._choose(ctx.server)
         if isinstance(asker, types.ErrorData):
             return asker
-        return await asker.ask(kind, params, ctx.request_id)  # type: ignore[arg-type]
+        return await asker.ask(cast(Kind, kind), params, ctx.request_id)
 
     async def roots(self, ctx: HandlerContext) -> list[types.Root]:
         """The roots a downstream server may use: its client's (``roots/list`` to it)."""
