@@ -23,6 +23,7 @@ from contextvars import ContextVar
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
 import mcp_types as types
 import structlog
 import trio
@@ -106,7 +107,18 @@ class _RequestLogs:
                     )
 
 
-_CURRENT: ContextVar[_RequestLogs | None] = ContextVar("mcpvisor_gateway_request", default=None)
+@attrs.frozen
+class _Sink:
+    """Where the log records of a call running outside its request's task go (a 2026-07-28
+    client's parked call: its rounds send them)."""
+
+    server: str
+    push: Callable[[ServerLog], None]
+
+
+_CURRENT: ContextVar[_RequestLogs | _Sink | None] = ContextVar(
+    "mcpvisor_gateway_request", default=None
+)
 
 
 def _from(minimum: LogLevel | None) -> frozenset[LogLevel]:
@@ -282,6 +294,26 @@ class Notices:
         finally:
             _CURRENT.reset(token)
             relay.close()
+
+    @contextmanager
+    def log_sink(self, server: str, push: Callable[[ServerLog], None]) -> Iterator[None]:
+        """Within the block, ``server``'s log records that arrive in this context go to
+        ``push``; :meth:`send_in` later sends each on the request it belongs to."""
+        token = _CURRENT.set(_Sink(server, push))
+        try:
+            yield
+        finally:
+            _CURRENT.reset(token)
+
+    async def send_in(self, ctx: ServerRequestContext[Any], record: ServerLog) -> None:
+        """Send ``record`` on ``ctx``'s request stream, if its client takes that level."""
+        if record.level not in self._request_levels(ctx):
+            return
+        with suppress(Exception):
+            await ctx.session.send_notification(
+                _notification(record, self._logger_name(record)),
+                related_request_id=ctx.request_id,
+            )
 
     def _request_levels(self, ctx: ServerRequestContext[Any]) -> frozenset[LogLevel]:
         """The levels ``ctx``'s client takes on this request's stream: from its connection's

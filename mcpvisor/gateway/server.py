@@ -49,6 +49,7 @@ from mcpvisor.gateway.view import (
     template_server,
 )
 from mcpvisor.specs import MCPVisorError, SupervisorSpec
+from mcpvisor.specs.handlers import ClientHandlers
 from mcpvisor.supervisor import Hooks, ServerUnavailableError, SupervisorClient, open_supervisor
 from mcpvisor.workers import RequestInterruptedError, RequestTimeoutError
 from mcpvisor.workers.catalog import CatalogPart
@@ -200,6 +201,7 @@ class Gateway:
             "logging/setLevel", types.SetLevelRequestParams, self._set_logging_level
         )
         self.notices.register()
+        self.asking.register()
         if relay is not None:
             relay.bind(self)
 
@@ -226,6 +228,7 @@ class Gateway:
         async with self.client.subscribe() as events, trio.open_nursery() as nursery:
             self.view = await self._build()
             await nursery.start(self.notices.run)
+            await nursery.start(self.asking.run)
             task_status.started()
             async for event in events:
                 kind = getattr(event, "kind", None)  # EventsLost has none: rebuild anyway
@@ -293,30 +296,52 @@ class Gateway:
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
-        server, tool = self._resolve("tools", params.name)
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        if params.request_state is not None and self.asking.parks(ctx):
+            # A 2026-07-28 retry resumes the call it names, wherever the tool is now.
+            server, tool = "", params.name
+        else:
+            server, tool = self._resolve("tools", params.name)
         wants_progress = bool(ctx.meta) and _progress_token(ctx.meta or {}) is not None
+
+        async def call(handlers: ClientHandlers, progress: Any) -> types.CallToolResult:
+            return await self.client.call_tool(
+                server,
+                tool,
+                params.arguments or {},
+                meta=forwarded_meta(ctx.meta),
+                progress=progress,
+                handlers=handlers,
+                unroutable="share",
+            )
+
         failure: Exception | None = None
-        async with trio.open_nursery() as nursery:
-            # The nursery only hosts the progress relay; errors are kept out of it so they
-            # reach the SDK as themselves, not wrapped in an exception group.
-            progress = self._progress_relay(ctx, nursery) if wants_progress else None
+        result: Any = None
+        if self.asking.parks(ctx):
             try:
-                with self.notices.request_logs(ctx, server, nursery):
-                    result = await self.client.call_tool(
-                        server,
-                        tool,
-                        params.arguments or {},
-                        meta=forwarded_meta(ctx.meta),
-                        progress=progress,
-                    )
+                result = await self.asking.parked(
+                    ctx, server, "tools/call", params.name, params, call, progress=wants_progress
+                )
             except Exception as error:
                 failure = error
-            finally:
-                if progress is not None:
-                    progress.close()
+        else:
+            async with trio.open_nursery() as nursery:
+                # The nursery only hosts the progress relay; errors are kept out of it so
+                # they reach the SDK as themselves, not wrapped in an exception group.
+                progress = self._progress_relay(ctx, nursery) if wants_progress else None
+                try:
+                    with (
+                        self.asking.serving(ctx, server) as handlers,
+                        self.notices.request_logs(ctx, server, nursery),
+                    ):
+                        result = await call(handlers, progress)
+                except Exception as error:
+                    failure = error
+                finally:
+                    if progress is not None:
+                        progress.close()
         if failure is None:
-            return own_hop(result)
+            return result if isinstance(result, types.InputRequiredResult) else own_hop(result)
         if isinstance(
             failure, ServerUnavailableError | RequestTimeoutError | RequestInterruptedError
         ):
@@ -328,26 +353,62 @@ class Gateway:
             raise _protocol_error(failure) from failure
         raise failure
 
-    async def _get_prompt(
-        self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
-    ) -> types.GetPromptResult:
-        server, prompt = self._resolve("prompts", params.name)
+    async def _asked(
+        self,
+        ctx: ServerRequestContext[Any],
+        server: str,
+        method: str,
+        name: str,
+        params: types.InputResponseRequestParams,
+        call: Any,
+    ) -> Any:
+        """A prompt or resource request, with the server's questions during it relayed."""
         try:
-            return own_hop(await self.client.get_prompt(server, prompt, params.arguments))
+            if self.asking.parks(ctx):
+                result = await self.asking.parked(ctx, server, method, name, params, call)
+            else:
+                with self.asking.serving(ctx, server) as handlers:
+                    result = await call(handlers, None)
         except MCPVisorError as error:
             raise _protocol_error(error) from error
+        return result if isinstance(result, types.InputRequiredResult) else own_hop(result)
+
+    async def _get_prompt(
+        self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult | types.InputRequiredResult:
+        if params.request_state is not None and self.asking.parks(ctx):
+            server, prompt = "", params.name
+        else:
+            server, prompt = self._resolve("prompts", params.name)
+
+        async def call(handlers: ClientHandlers, progress: Any) -> types.GetPromptResult:
+            return await self.client.get_prompt(
+                server, prompt, params.arguments, handlers=handlers, unroutable="share"
+            )
+
+        result: Any = await self._asked(ctx, server, "prompts/get", params.name, params, call)
+        return result  # type: ignore[no-any-return]
 
     async def _read_resource(
         self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
-    ) -> types.ReadResourceResult:
+    ) -> types.ReadResourceResult | types.InputRequiredResult:
         uri = str(params.uri)
-        server = resource_server(self.view, uri, self._servers)
-        if server is None:
+        found = (
+            ""
+            if params.request_state is not None
+            else resource_server(self.view, uri, self._servers)
+        )
+        if found is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown resource: {uri}")
-        try:
-            return own_hop(await self.client.read_resource(server, uri))
-        except MCPVisorError as error:
-            raise _protocol_error(error) from error
+        server = found
+
+        async def call(handlers: ClientHandlers, progress: Any) -> types.ReadResourceResult:
+            return await self.client.read_resource(
+                server, uri, handlers=handlers, unroutable="share"
+            )
+
+        result: Any = await self._asked(ctx, server, "resources/read", uri, params, call)
+        return result  # type: ignore[no-any-return]
 
     async def _complete(
         self, ctx: ServerRequestContext[Any], params: types.CompleteRequestParams

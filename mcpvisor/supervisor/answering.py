@@ -9,12 +9,11 @@ forward here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeVar
 
 import attrs
-import mcp_types as types
 
 from mcpvisor.specs import ServerSpec, SupervisorSpec, UsageError
 from mcpvisor.specs.handlers import LOG_LEVELS, ClientHandlers, LogLevel
@@ -27,7 +26,7 @@ from mcpvisor.workers.callbacks import (
 )
 
 if TYPE_CHECKING:
-    from mcpvisor.supervisor.client import SupervisorClient
+    from mcpvisor.supervisor.client import IsolatedSession, SupervisorClient
     from mcpvisor.supervisor.runtime import Supervisor
 
 
@@ -106,6 +105,10 @@ class Answering:
             raise UnknownServerError(server, self._sup._order)
         return self.side(server, slot.spec)
 
+    def handlers_of(self, server: str) -> ClientHandlers:
+        """The handlers ``server``'s sessions answer with now (LookupError if unknown)."""
+        return self._configured(server).handlers
+
     def subscribe_resource(self, server: str, uri: str) -> None:
         """See :meth:`SupervisorClient.subscribe_resource`."""
         side = self._configured(server)
@@ -162,28 +165,44 @@ def _check_uri(uri: object, server: str) -> str:
     return uri
 
 
-async def call_tool_routed(
+Unroutable: TypeAlias = Literal["isolate", "share"]
+"""What a request with ``handlers=`` does on a session that cannot tell which request asked
+(2025-era stdio, SSE, in-process): ``"isolate"`` opens an isolated session built with the
+handlers (a new process for stdio), so every question reaches them; ``"share"`` uses the
+shared session, and the server's questions on it go to the session's own handlers. Where the
+session can tell (streamable HTTP, every 2026-07-28 session), both share it and route."""
+
+UNROUTABLE: Final[tuple[Unroutable, ...]] = ("isolate", "share")
+
+_T = TypeVar("_T")
+
+
+async def routed_request(
     client: SupervisorClient,
     server: str,
-    tool: str,
-    arguments: Mapping[str, Any] | None,
     handlers: ClientHandlers,
+    unroutable: Unroutable,
     answering: Answering,
-    **kwargs: Any,
-) -> types.CallToolResult:
-    """Call ``tool`` with the server's questions during the call going to ``handlers``.
+    shared: Callable[[], Awaitable[_T]],
+    isolated: Callable[[IsolatedSession], Awaitable[_T]],
+) -> _T:
+    """Run one request with the server's questions during it going to ``handlers``.
 
     On a session that can tell which request asked (:func:`can_route`) and already advertises
-    what ``handlers`` answer, the call goes through the shared session; otherwise through an
-    isolated session built with ``handlers`` over the server's own.
+    what ``handlers`` answer, ``shared()`` runs on the shared session; otherwise, per
+    ``unroutable`` (see :data:`Unroutable`), ``isolated(session)`` on an isolated session built
+    with ``handlers`` over the server's own, or ``shared()`` anyway. The handlers stay set
+    for the shared request either way: a transport that cannot tell never sees them.
     """
     if not isinstance(handlers, ClientHandlers):
         raise UsageError("handlers", "must be a ClientHandlers", server=server)
-    if answering.can_share(server, handlers):
+    if unroutable not in UNROUTABLE:
+        raise UsageError("unroutable", "must be 'isolate' or 'share'", server=server)
+    if unroutable == "share" or answering.can_share(server, handlers):
         with routed(handlers):
-            return await client.call_tool(server, tool, arguments, **kwargs)
+            return await shared()
     async with client.isolated(server, handlers=handlers) as session:
-        return await session.call_tool(tool, arguments, **kwargs)
+        return await isolated(session)
 
 
-__all__ = ["Answering", "ResourceUpdated", "effective_handlers"]
+__all__ = ["UNROUTABLE", "Answering", "ResourceUpdated", "Unroutable", "effective_handlers"]

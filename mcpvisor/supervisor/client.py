@@ -18,7 +18,7 @@ from mcpvisor.specs import ServerSpec, SupervisorSpec, qualify, split_qualified
 from mcpvisor.specs.errors import ConfigError, UsageError
 from mcpvisor.specs.handlers import ClientHandlers, LogLevel
 from mcpvisor.supervisor import answering
-from mcpvisor.supervisor.answering import ResourceUpdated
+from mcpvisor.supervisor.answering import ResourceUpdated, Unroutable
 from mcpvisor.supervisor.errors import UnknownServerError, UnknownToolError
 from mcpvisor.supervisor.events import Subscription
 from mcpvisor.supervisor.lifecycle import ServerState
@@ -108,6 +108,7 @@ class SupervisorClient:
         progress: ProgressCallback | None = None,
         meta: Mapping[str, Any] | None = None,
         handlers: ClientHandlers | None = None,
+        unroutable: Unroutable = "isolate",
     ) -> CallToolResult:
         """Call a tool: ``call_tool("files", "read", {...})`` or ``call_tool("files__read", {})``.
 
@@ -116,7 +117,11 @@ class SupervisorClient:
         ``MCPError``. ``progress(progress, total, message)`` receives the server's progress
         notifications; ``meta`` is sent as the request's ``_meta``. ``handlers`` answer the
         questions the server asks during this call (sampling, elicitation, roots) instead of
-        the server's own; see "Answering servers" in the README.
+        the server's own; see "Answering servers" in the README. Where the session cannot tell
+        which request asked (2025-era stdio, SSE, in-process), ``unroutable="isolate"`` runs
+        the call on an isolated session built with ``handlers``; ``"share"`` runs it on the
+        shared session, whose own handlers then answer (what a gateway wants: no new process
+        per call).
         """
         if isinstance(tool_or_arguments, str):
             server, tool = server_or_qualified, tool_or_arguments
@@ -127,16 +132,17 @@ class SupervisorClient:
             server, tool = parts
             arguments = tool_or_arguments
         if handlers is not None:
-            return await answering.call_tool_routed(
-                self,
-                server,
-                tool,
-                arguments,
-                handlers,
-                self._runtime.answering,
-                timeout=timeout,
-                progress=progress,
-                meta=meta,
+            tool_args = arguments
+            kwargs: dict[str, Any] = {"timeout": timeout, "progress": progress, "meta": meta}
+
+            async def shared() -> CallToolResult:
+                return await self.call_tool(server, tool, tool_args, **kwargs)
+
+            async def isolated(session: IsolatedSession) -> CallToolResult:
+                return await session.call_tool(tool, tool_args, **kwargs)
+
+            return await answering.routed_request(
+                self, server, handlers, unroutable, self._runtime.answering, shared, isolated
             )
         snapshot = self._runtime.snapshot()
         status = snapshot.status.servers.get(server)
@@ -160,9 +166,27 @@ class SupervisorClient:
         return result
 
     async def read_resource(
-        self, server: str, uri: str, *, timeout: float | None = None
+        self,
+        server: str,
+        uri: str,
+        *,
+        timeout: float | None = None,
+        handlers: ClientHandlers | None = None,
+        unroutable: Unroutable = "isolate",
     ) -> ReadResourceResult:
-        """Read one resource from ``server``."""
+        """Read one resource from ``server``. ``handlers`` and ``unroutable`` answer the
+        server's questions during the read, as for :meth:`call_tool`."""
+        if handlers is not None:
+
+            async def shared() -> ReadResourceResult:
+                return await self.read_resource(server, uri, timeout=timeout)
+
+            async def isolated(session: IsolatedSession) -> ReadResourceResult:
+                return await session.read_resource(uri, timeout=timeout)
+
+            return await answering.routed_request(
+                self, server, handlers, unroutable, self._runtime.answering, shared, isolated
+            )
         result: ReadResourceResult = await self._runtime.dispatch(  # type: ignore[assignment]
             server, "read_resource", lambda: ReadResource(uri=uri), timeout=timeout
         )
@@ -175,8 +199,23 @@ class SupervisorClient:
         arguments: Mapping[str, str] | None = None,
         *,
         timeout: float | None = None,
+        handlers: ClientHandlers | None = None,
+        unroutable: Unroutable = "isolate",
     ) -> GetPromptResult:
-        """Render prompt ``name`` of ``server`` with ``arguments`` (strings)."""
+        """Render prompt ``name`` of ``server`` with ``arguments`` (strings). ``handlers`` and
+        ``unroutable`` answer the server's questions while it renders, as for
+        :meth:`call_tool`."""
+        if handlers is not None:
+
+            async def shared() -> GetPromptResult:
+                return await self.get_prompt(server, name, arguments, timeout=timeout)
+
+            async def isolated(session: IsolatedSession) -> GetPromptResult:
+                return await session.get_prompt(name, arguments, timeout=timeout)
+
+            return await answering.routed_request(
+                self, server, handlers, unroutable, self._runtime.answering, shared, isolated
+            )
         result: GetPromptResult = await self._runtime.dispatch(  # type: ignore[assignment]
             server,
             "get_prompt",
