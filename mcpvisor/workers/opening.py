@@ -21,6 +21,8 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 
 from mcpvisor.specs import HttpSpec, InProcessSpec, ServerSpec, SseSpec, StdioSpec
 from mcpvisor.workers.errors import StartError, StartErrorKind
@@ -96,7 +98,21 @@ async def open_client(
         message_handler=message_handler,
         **(callbacks or {}),
     )
-    return await stack.enter_async_context(client)
+    await stack.enter_async_context(client)
+    if spec.protocol in MODERN_PROTOCOL_VERSIONS:
+        await _discover(client, spec.protocol)
+    return client
+
+
+async def _discover(client: Client, version: str) -> None:
+    """Learn a pinned 2026-era server's capabilities, which the SDK does not ask for when a
+    version is pinned (it assumes none, so nothing would be listed). A server that cannot
+    answer ``server/discover`` keeps the assumption."""
+    try:
+        raw = await client.session.send_discover(version)
+        client.session.adopt(types.DiscoverResult.model_validate(raw))
+    except (MCPError, ValidationError, RuntimeError):
+        return
 
 
 def describe(leaves: Iterable[BaseException], redact: Callable[[str], str]) -> str:
