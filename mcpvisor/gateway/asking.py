@@ -184,6 +184,7 @@ class _Exchange(_Asker):
             maxlen=_PROGRESS_BUFFER
         )
         self.logs: deque[ServerLog] = deque(maxlen=_PROGRESS_BUFFER)
+        self.prefilled: dict[str, Any] = {}
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -218,6 +219,11 @@ class _Exchange(_Asker):
             return _missing(kind)
         request, _ = _request(kind, params)
         name = str(key) if key is not None else ""
+        if name and name in self.prefilled:
+            # The client answered before it was asked (a stateless first request carrying
+            # input_responses): the answer is taken as given, and anything else it sent is
+            # ignored.
+            return _checked(name, kind, self.prefilled.pop(name))
         if not name or name in self.pending or name in self.outstanding:
             name = f"{kind}-{secrets.token_hex(4)}"
         question = self.pending[name] = _Question(kind, request)
@@ -233,22 +239,23 @@ class _Exchange(_Asker):
         """Hand the client's answers to the questions it was given; a missing one is refused."""
         responses = responses or {}
         for key, question in list(self.outstanding.items()):
-            response = responses.get(key)
-            result_type = _ANSWERS[question.kind]
-            if response is None:
-                question.answer = types.ErrorData(
-                    code=types.INVALID_REQUEST,
-                    message=f"the gateway's client sent no answer for {key!r}",
-                )
-            elif isinstance(response, result_type):
-                question.answer = response
-            else:
-                question.answer = types.ErrorData(
-                    code=types.INVALID_PARAMS,
-                    message=f"the answer for {key!r} is not a {question.kind} result",
-                )
+            question.answer = _checked(key, question.kind, responses.get(key))
             question.answered.set()
         self.outstanding.clear()
+
+
+def _checked(key: str, kind: Kind, response: Any) -> Any:
+    """The client's ``response`` to question ``key`` if it answers a ``kind`` question, else
+    the error the server gets instead."""
+    if response is None:
+        return types.ErrorData(
+            code=types.INVALID_REQUEST, message=f"the gateway's client sent no answer for {key!r}"
+        )
+    if isinstance(response, _ANSWERS[kind]):
+        return response
+    return types.ErrorData(
+        code=types.INVALID_PARAMS, message=f"the answer for {key!r} is not a {kind} result"
+    )
 
 
 class Asking:
@@ -410,6 +417,7 @@ class Asking:
             exchange.answer(params.input_responses)
         else:
             exchange = _Exchange(secrets.token_urlsafe(24), method, name, server, ctx)
+            exchange.prefilled = dict(params.input_responses or {})
             await self._started.wait()
             nursery = self._nursery
             if nursery is None:
@@ -485,6 +493,10 @@ class Asking:
                     exchange.pending.clear()
                     exchange.park.deadline = trio.current_time() + self.timeout(exchange.server)
                     parked = True
+                    # Each round's state is new and good once: a replayed one is refused.
+                    self._parked.pop(exchange.token, None)
+                    exchange.token = secrets.token_urlsafe(24)
+                    self._parked[exchange.token] = exchange
                     return types.InputRequiredResult(
                         input_requests={k: q.request for k, q in asked.items()},
                         request_state=exchange.token,

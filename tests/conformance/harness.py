@@ -152,14 +152,16 @@ def fixture_direct(tmp: Path) -> Iterator[str]:
 
 
 @contextmanager
-def fixture_through_gateway(tmp: Path) -> Iterator[str]:
+def fixture_through_gateway(tmp: Path, protocol: str = "auto") -> Iterator[str]:
     """``mcpvisor serve --http`` in front of a fresh fixture; yields the gateway's URL.
 
-    The gateway's one server is the fixture's HTTP endpoint, so names carry no prefix.
+    The gateway's one server is the fixture's HTTP endpoint, so names carry no prefix;
+    ``protocol`` is the era the gateway speaks to it (the server spec's ``protocol``).
     """
     with fixture_direct(tmp / "downstream") as downstream:
         config = tmp / "conformance.json"
-        config.write_text(json.dumps({"mcpServers": {"fixture": {"url": downstream}}}))
+        entry = {"url": downstream, "protocol": protocol}
+        config.write_text(json.dumps({"mcpServers": {"fixture": entry}}))
         args = [sys.executable, "-m", "mcpvisor", "serve", str(config), "--http", "127.0.0.1:0"]
         log = tmp / "gateway.log"
         with _process(args, log=log) as process:
