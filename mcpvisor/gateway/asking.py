@@ -27,7 +27,7 @@ import math
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, cast
 
 import mcp_types as types
@@ -40,12 +40,14 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
+from mcpvisor.gateway import source
 from mcpvisor.specs.handlers import (
     DEFAULT_ANSWER_TIMEOUT,
     ClientHandlers,
     HandlerContext,
     ServerLog,
 )
+from mcpvisor.supervisor import UnknownServerError
 
 if TYPE_CHECKING:
     from mcpvisor.gateway.server import Gateway
@@ -333,11 +335,8 @@ class Asking:
 
     def timeout(self, server: str) -> float:
         """How long a question to ``server``'s client (and a parked call) may wait."""
-        try:
-            handlers = self._gateway.client._runtime.answering.handlers_of(server)
-        except LookupError:  # removed meanwhile
-            return DEFAULT_ANSWER_TIMEOUT
-        return handlers.answer_timeout
+        relay = self._gateway.relay
+        return DEFAULT_ANSWER_TIMEOUT if relay is None else relay.answer_timeout(server)
 
     # ---- routed: with a gateway request -----------------------------------------------------
 
@@ -556,15 +555,13 @@ class Asking:
 
     async def _roots_changed(self, ctx: ServerRequestContext[Any], params: Any) -> None:
         """The client's roots changed: tell the servers whose roots are the client's."""
-        client = self._gateway.client
-        answering = client._runtime.answering
-        for server in client.status().servers:
-            try:
-                current = answering.handlers_of(server).roots
-            except LookupError:
-                continue
-            if _relayed(current):
-                await client.set_roots(_ClientRoots(self), server=server)
+        client, relay = self._gateway.client, self._gateway.relay
+        if relay is None:
+            return
+        for server in source.configured(client):
+            if relay.relays_roots(server):
+                with suppress(UnknownServerError):  # removed meanwhile
+                    await client.set_roots(_ClientRoots(self), server=server)
 
 
 class _ClientRoots:
@@ -576,10 +573,3 @@ class _ClientRoots:
 
     async def __call__(self, ctx: HandlerContext) -> list[types.Root]:
         return await self.asking.roots(ctx)
-
-
-def _relayed(roots: object) -> bool:
-    """Whether ``roots`` is the gateway's own handler (not roots the config set)."""
-    from mcpvisor.gateway.relay import Relay
-
-    return isinstance(roots, _ClientRoots) or isinstance(getattr(roots, "__self__", None), Relay)

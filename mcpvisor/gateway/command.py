@@ -154,10 +154,15 @@ async def _serve(
     from mcpvisor.gateway.http import serve_http
     from mcpvisor.gateway.server import open_gateway
 
+    gateway: Gateway | None = None
+
     def reload_spec() -> SupervisorSpec:
         loaded = mv.load_config(config)
         protect(loaded)
-        return gateway_spec(loaded)[0]
+        spec = gateway_spec(loaded)[0]
+        # The relay's handlers stay the supervisor's: a reload changes servers, not them.
+        relay = gateway.relay if gateway is not None else None
+        return spec if relay is None else relay.install(spec)
 
     spec, required = gateway_spec(spec)
     reloader = Reloader(config, watch=watch, load=reload_spec)
@@ -165,9 +170,10 @@ async def _serve(
     hooks = () if metrics is None else (metrics,)
     async with (
         stop_signals({signal.SIGHUP: reloader.request}),
-        open_gateway(spec, options, required=required, hooks=hooks) as gateway,
+        open_gateway(spec, options, required=required, hooks=hooks) as opened,
         trio.open_nursery() as nursery,
     ):
+        gateway = opened
         client = gateway.client
         await nursery.start(reloader.serve, client)
         if settings is None:

@@ -35,11 +35,29 @@ class Relay:
     def __init__(self) -> None:
         self._gateway: Gateway | None = None
         self._bound = trio.Event()
+        self._effective: dict[str, ClientHandlers] = {}
+        self._default = ClientHandlers()
 
     def install(self, spec: SupervisorSpec) -> SupervisorSpec:
         """``spec`` with the relay's handlers under its own: a field the spec sets, or a
-        capability it disables, wins."""
-        return attrs.evolve(spec, handlers=spec.handlers.over(self.handlers()))
+        capability it disables, wins. Install every spec the supervisor is given (also on
+        reload), so the relay knows each server's effective handlers."""
+        spec = attrs.evolve(spec, handlers=spec.handlers.over(self.handlers()))
+        self._default = spec.handlers
+        self._effective = {
+            s.name: spec.handlers if s.handlers is None else s.handlers.over(spec.handlers)
+            for s in spec.servers
+        }
+        return spec
+
+    def answer_timeout(self, server: str) -> float:
+        """How long ``server``'s questions may wait for an answer (its handlers' timeout)."""
+        return self._effective.get(server, self._default).answer_timeout
+
+    def relays_roots(self, server: str) -> bool:
+        """Whether ``server``'s roots are the gateway client's (no config set its own)."""
+        roots = self._effective.get(server, self._default).roots
+        return getattr(roots, "__self__", None) is self
 
     def handlers(self) -> ClientHandlers:
         """Sampling, elicitation, roots and logging, each relayed to the gateway's clients."""

@@ -202,6 +202,8 @@ class Gateway:
         )
         self.notices.register()
         self.asking.register()
+        self.relay = relay
+        """The relay the supervisor's handlers come from, if :func:`open_gateway` built it."""
         if relay is not None:
             relay.bind(self)
 

@@ -105,10 +105,6 @@ class Answering:
             raise UnknownServerError(server, self._sup._order)
         return self.side(server, slot.spec)
 
-    def handlers_of(self, server: str) -> ClientHandlers:
-        """The handlers ``server``'s sessions answer with now (LookupError if unknown)."""
-        return self._configured(server).handlers
-
     def subscribe_resource(self, server: str, uri: str) -> None:
         """See :meth:`SupervisorClient.subscribe_resource`."""
         side = self._configured(server)
