@@ -292,6 +292,21 @@ async def test_questions_asked_together_go_to_a_2026_client_in_one_round() -> No
             )
             assert isinstance(done, types.CallToolResult), done
             assert text(done) == "client says trio / client-42"
+            # Each round's state is good once: replaying it is refused.
+            with pytest.raises(MCPError, match="unknown or expired"):
+                await client.session.call_tool(
+                    "ask_both",
+                    {"topic": "trio"},
+                    input_responses=answers,
+                    request_state=first.request_state,
+                    allow_input_required=True,
+                )
+            # Answers sent ahead of the questions (a stateless first request) are taken.
+            ahead = await client.session.call_tool(
+                "ask_both", {"topic": "ahead"}, input_responses=answers, allow_input_required=True
+            )
+            assert isinstance(ahead, types.CallToolResult), ahead
+            assert text(ahead) == "client says trio / client-42"
             # And the SDK's own driver does the same by itself.
             driven = await client.call_tool("ask_both", {"topic": "anyio"})
             assert text(driven) == "client says anyio / client-42"
