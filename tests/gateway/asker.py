@@ -16,15 +16,17 @@ Run as ``python asker.py [--transport stdio|streamable-http] [--port N]`` (HTTP 
 
 from __future__ import annotations
 
-import argparse
-import socket
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import anyio
 import mcp_types as types
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, Resolve, Sample
 from pydantic import BaseModel
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "servers"))
+from mcpserver_main import main
 
 server = MCPServer("gateway-asker")
 _state: dict[str, anyio.Event] = {}
@@ -95,29 +97,5 @@ async def pitch(topic: str, ctx: Context) -> str:
     return f"Pitch: {getattr(result.content, 'text', '?')}"
 
 
-def _serve_http(port: int) -> None:
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(128)
-    config = uvicorn.Config(server.streamable_http_app(), log_level="warning", lifespan="on")
-    print(f"PORT {sock.getsockname()[1]}", flush=True)
-    anyio.run(uvicorn.Server(config).serve, [sock])
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--transport", default="stdio", choices=["stdio", "streamable-http"])
-    parser.add_argument("--port", type=int, default=0)
-    args = parser.parse_args()
-    if args.transport == "stdio":
-        server.run()
-    else:
-        _serve_http(args.port)
-    sys.exit(0)
-
-
 if __name__ == "__main__":
-    main()
+    main(server)

@@ -21,12 +21,10 @@ input-required rounds on 2026-07-28 ones. Tools:
 
 from __future__ import annotations
 
-import argparse
-import socket
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
-import anyio
 import mcp_types as types
 from mcp.server.mcpserver import (
     Context,
@@ -38,6 +36,9 @@ from mcp.server.mcpserver import (
     Sample,
 )
 from pydantic import BaseModel
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "servers"))
+from mcpserver_main import main
 
 server = MCPServer("s2c-test-server")
 _state: dict[str, Any] = {"subscribed": [], "level": None, "roots_changed": 0}
@@ -197,29 +198,5 @@ _low.add_notification_handler(
 )
 
 
-def _serve_http(port: int) -> None:
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(128)
-    config = uvicorn.Config(server.streamable_http_app(), log_level="warning", lifespan="on")
-    print(f"PORT {sock.getsockname()[1]}", flush=True)
-    anyio.run(uvicorn.Server(config).serve, [sock])
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--transport", default="stdio", choices=["stdio", "streamable-http"])
-    parser.add_argument("--port", type=int, default=0)
-    args = parser.parse_args()
-    if args.transport == "stdio":
-        server.run()
-    else:
-        _serve_http(args.port)
-    sys.exit(0)
-
-
 if __name__ == "__main__":
-    main()
+    main(server)

@@ -12,12 +12,9 @@ the socket listens, so a test can connect without polling. Tools:
 
 from __future__ import annotations
 
-import argparse
-import socket
-import sys
-
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
+from mcpserver_main import main
 
 server = MCPServer("test-mcp-server", instructions="A server for mcpvisor's tests.")
 
@@ -42,30 +39,5 @@ def fail() -> str:
     raise ValueError("this tool always fails")
 
 
-def _serve_http(transport: str, port: int) -> None:
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(128)
-    app = server.streamable_http_app() if transport == "streamable-http" else server.sse_app()
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
-    print(f"PORT {sock.getsockname()[1]}", flush=True)
-    anyio.run(uvicorn.Server(config).serve, [sock])
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--transport", default="stdio", choices=["stdio", "streamable-http", "sse"])
-    parser.add_argument("--port", type=int, default=0)
-    args = parser.parse_args()
-    if args.transport == "stdio":
-        server.run()
-    else:
-        _serve_http(args.transport, args.port)
-    sys.exit(0)
-
-
 if __name__ == "__main__":
-    main()
+    main(server)
