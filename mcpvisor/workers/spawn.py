@@ -78,39 +78,46 @@ class _PidfdChild:
 
 
 class _Forker:
-    """The one thread that forks every stdio server, started on first use, never ending
-    before the process does (a daemon), so that the children's ``PR_SET_PDEATHSIG`` fires
-    only when the host dies."""
+    """The threads that fork stdio servers: started on demand (up to :data:`_FORKERS`, so
+    that starting many servers does not wait out each exec in turn), never ending before the
+    process does (daemons), so that the children's ``PR_SET_PDEATHSIG`` fires only when the
+    host dies."""
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Callable[[Any], None]]] = (
             queue.SimpleQueue()
         )
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._threads = 0
+        self._idle = 0
 
     def submit(self, job: Callable[[], Any], report: Callable[[Any], None]) -> None:
         with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._serve, name="mcpvisor-forker", daemon=True
-                )
-                self._thread.start()
+            if self._idle == 0 and self._threads < _FORKERS:
+                self._threads += 1
+                threading.Thread(target=self._serve, name="mcpvisor-forker", daemon=True).start()
+            else:
+                self._idle -= 1
         self._jobs.put((job, report))
 
     def _serve(self) -> None:
         while True:
             job, report = self._jobs.get()
             report(outcome.capture(job))
+            with self._lock:
+                self._idle += 1
 
     async def run(self, job: Callable[[], Any]) -> Any:
-        """``job()`` in the forker thread. Not cancellable: a child forked while the caller
+        """``job()`` in a forker thread. Not cancellable: a child forked while the caller
         was cancelled would have no owner."""
         token = trio.lowlevel.current_trio_token()
         task = trio.lowlevel.current_task()
         self.submit(job, lambda result: token.run_sync_soon(trio.lowlevel.reschedule, task, result))
         return await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
 
+
+_FORKERS = 4
+"""At most this many forker threads; each one waits for its child's exec."""
 
 _FORKER = _Forker()
 
