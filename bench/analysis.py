@@ -113,9 +113,9 @@ ours`. On a machine with more cores than servers the goal is reachable.
 **Round 2, perf lane (2026-12-02).** The figure is now #13's restated goal, ours / the raw SDK
 connecting all at once. It was 1.02 in round 1; since then the spawn forks with a
 `preexec_fn` (`PR_SET_PDEATHSIG`), a full `fork()` of the host (6.7 ms each in `fork_exec`)
-instead of `vfork`. Forking in a long-lived thread stopped it freezing the event loop (1.2 s
-while starting 50, now 125 ms) but not the start itself; a launcher that sets the death
-signal without `preexec_fn` would.
+instead of `vfork`. Forking in up to four long-lived threads stopped it freezing the event
+loop (1.0-1.2 s while starting 50, now ~350 ms) and brought the figure from 2.3 to 1.4-1.5 on a
+quiet machine; a launcher that sets the death signal without `preexec_fn` would do the rest.
 """,
     9: """
 **Why: Python's cyclic garbage collector.** 1000 supervised sessions keep 60-80 MB of Python
