@@ -49,6 +49,12 @@ asks; and in-process the handle makes fewer passes than a bare `ClientSession`, 
 three sides also run the bench server's synchronous `add` tool through `trio.to_thread`,
 which is most of each call's time and the same on every side. Timed ratios are still owed:
 run `uv run python -m bench --only 1,2,3` on a quiet machine.
+**Round 2, perf lane (2026-12-02).** Counted with `python -m bench.counts`: the handle makes
+exactly one channel round trip of scheduling more than the raw client (6 vs 4 passes), and
+~200 more Python calls (envelope, reply event, validation, two cancel scopes: an in-process
+server keeps the caller's deadline scope, since a sync tool in a thread cannot be cancelled).
+The "minimal actor" row is the floor of any hop inside a real call: in this run's notes, its
+cost over raw in round trips; the bare round trip runs with warm caches and is no floor.
 """,
     2: """
 **Why (cProfile, 3000 sequential calls each side).** The same three extra scheduler passes per
@@ -58,6 +64,12 @@ on a ~1.2 ms call. mcpvisor's own stdio transport does not add passes of its own
 SDK's `stdio_client` (one `validate_json` per message on both sides). The fix is the one under
 scenario 1. Across six full runs on this shared machine (other jobs ran on it too) the ratio
 ranged from 1.02 to 1.34; the extra passes are systematic, the spread is the machine's load.
+**Round 2, perf lane (2026-12-02).** A call to an ACTIVE stdio server with a serving task free
+now costs one cancel scope (the envelope's); same-run A/B against the old two-scope path:
+0.939 on bench/raw_server.py. The goal's bare session is the one in the handle's era: against
+an MCPServer, `initialize()` gives the handshake era, which the server serves ~20 % faster
+than 2026-07-28 (client-side work is the same in both: 709-713 Python calls, 8 passes), and
+`mcp.Client` itself adds 14 Python calls per call over a bare `ClientSession`.
 """,
     3: """
 **Why.** The same per-request hops as scenario 1, multiplied: 1000 concurrent calls put 1000
@@ -85,6 +97,10 @@ the MCPServer rows (6 samples; connect times vary by +-80 ms between samples).
 the moment `link.lost` fires instead of when the old worker has finished unwinding its
 session (~0.5 ms), so the replacement spawns while the old one tears down. Not worth doing
 for the figure alone.
+**Round 2, perf lane (2026-12-02).** Each spawn ran `ldconfig -p` (via `find_library`) and
+each start an `importlib.metadata` lookup, both in the event loop's thread: now done once.
+What remains per restart is the full `fork()` a `preexec_fn` forces (for `PR_SET_PDEATHSIG`;
+the cold start's `open_process` uses `vfork`) and the old session's `/proc` sweep.
 """,
     6: """
 **Why: CPU, not mcpvisor.** 50 Python processes must each import and start (~20 ms of CPU
@@ -94,6 +110,12 @@ SDK connecting all 50 at once from 50 tasks (the best a hand-written concurrent 
 do) takes about as long as mcpvisor. The fair figures are `ours / raw SDK all at once`
 (mcpvisor's own overhead, which includes listing every server's tools) and `sequential /
 ours`. On a machine with more cores than servers the goal is reachable.
+**Round 2, perf lane (2026-12-02).** The figure is now #13's restated goal, ours / the raw SDK
+connecting all at once. It was 1.02 in round 1; since then the spawn forks with a
+`preexec_fn` (`PR_SET_PDEATHSIG`), a full `fork()` of the host (6.7 ms each in `fork_exec`)
+instead of `vfork`. Forking in up to four long-lived threads stopped it freezing the event
+loop (1.0-1.2 s while starting 50, now ~350 ms) and brought the figure from 2.3 to 1.4-1.5 on a
+quiet machine; a launcher that sets the death signal without `preexec_fn` would do the rest.
 """,
     9: """
 **Why: Python's cyclic garbage collector.** 1000 supervised sessions keep 60-80 MB of Python
@@ -119,5 +141,7 @@ costs an O(1) discard per event once its buffer is full. Dropping the per-event 
 `Subscription.__anext__` when events are queued (so a woken reader drains its backlog in one
 step) measured 1.68 against 1.74 in the same configuration: a small gain, not the answer.
 Readers that do real work per event would pay the same CPU under any design on one thread.
+**Round 2, perf lane (2026-12-02).** The figure is now #13's restated goal: publishing to
+subscribers that never read, against none; the readers' own work is in the notes.
 """,
 }

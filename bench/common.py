@@ -16,6 +16,7 @@ import attrs
 import trio
 from mcp import Client, StdioServerParameters
 from mcp.client._memory import InMemoryTransport
+from mcp.client._probe import negotiate_auto
 from mcp.client.session import ClientSession
 from mcp.client.stdio import stdio_client
 
@@ -170,9 +171,15 @@ async def raw_clients_concurrently(servers: Sequence[Any]) -> AsyncIterator[list
 
 
 @asynccontextmanager
-async def bare_sessions(servers: Sequence[Any]) -> AsyncIterator[list[ClientSession]]:
+async def bare_sessions(
+    servers: Sequence[Any], *, negotiate: bool = False
+) -> AsyncIterator[list[ClientSession]]:
     """Initialized bare ``ClientSession`` s under Trio, the peers' floor: an ``MCPServer`` over
-    the SDK's in-memory streams, ``StdioServerParameters`` over ``stdio_client``."""
+    the SDK's in-memory streams, ``StdioServerParameters`` over ``stdio_client``.
+
+    The peers call ``initialize()`` (the handshake era); with ``negotiate`` the session probes
+    ``server/discover`` first as ``mcp.Client`` and the handle do, so it speaks their era (an
+    MCPServer answers in 2026-07-28, which it serves more slowly than the handshake era)."""
     async with AsyncExitStack() as stack:
         sessions = []
         for server in servers:
@@ -181,7 +188,10 @@ async def bare_sessions(servers: Sequence[Any]) -> AsyncIterator[list[ClientSess
             else:
                 read, write = await stack.enter_async_context(InMemoryTransport(server))
             session = await stack.enter_async_context(ClientSession(read, write))
-            await session.initialize()
+            if negotiate:
+                await negotiate_auto(session)
+            else:
+                await session.initialize()
             sessions.append(session)
         yield sessions
 
@@ -208,6 +218,35 @@ async def channel_round_trips(n: int) -> list[float]:
             samples.append(clock() - t)
         await send.aclose()
     return samples
+
+
+ActorCall = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+@asynccontextmanager
+async def minimal_actor(client: Client) -> AsyncIterator[ActorCall]:
+    """``client.call_tool`` behind the least an actor can be: a task that owns the client,
+    a memory channel to it, and an event per reply. The floor of any actor-style hop inside
+    a real call, where the bare round trip above runs with the caches warm."""
+    send, receive = trio.open_memory_channel[tuple[dict[str, Any], trio.Event, list[Any]]](1)
+
+    async def serve() -> None:
+        async for args, done, box in receive:
+            box.append(await client.call_tool("add", args))
+            done.set()
+
+    async def call(args: dict[str, Any]) -> Any:
+        done, box = trio.Event(), list[Any]()
+        await send.send((args, done, box))
+        await done.wait()
+        return box[0]
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve)
+        try:
+            yield call
+        finally:
+            await send.aclose()
 
 
 def text_of(result: Any) -> str:

@@ -4,7 +4,8 @@ An in-process server that fails at every start, restarted at once forever, flood
 (two events per cycle). Meanwhile a healthy in-process server is restarted again and again;
 its restart latency (``restart()`` until a call through it answers) is measured with no
 subscriber, with 100 subscribers of which 99 read everything and one never reads, and with
-100 that never read (the cost of publishing alone, without the readers' own work).
+100 that never read (the cost of publishing alone, without the readers' own work). The goal
+(#13, restated): publishing to subscribers that never read costs <= 1.05 of none.
 """
 
 from __future__ import annotations
@@ -113,21 +114,22 @@ async def fanout(cfg: Config) -> Outcome:
     a = series(f"restart, {subscribers} subscribers", busy)
     b = series("restart, no subscriber", quiet)
     c = series(f"restart, {subscribers} subscribers, none reading", stalled)
-    r = a.median / b.median
+    r = c.median / b.median
     return Outcome(
         10,
         "event fan-out: 100 subscribers, one stalled",
         (a, b, c),
-        "with / without subscribers (median)",
+        "publishing to subscribers that never read / no subscriber (median)",
         r,
-        "<= 1.1",
-        r <= 1.1,
+        "<= 1.05",
+        r <= 1.05,
         (
             f"each reading subscriber received {delivered[0]:,} events while the restarts "
             f"with subscribers were measured; the flood server failed {flood_restarts:,} "
             "starts in all",
             "restart latency: `client.restart('target')` until a call_tool through it answers",
-            f"with {subscribers} subscribers that never read (publishing, no reader's work): "
-            f"{c.median / b.median:.3f} of the latency without subscribers",
+            f"with {subscribers - 1} subscribers reading every event and one stalled: "
+            f"{a.median / b.median:.3f} of the latency without subscribers (the readers' own "
+            "work on the one thread; #13 restated the goal as the cost of publishing alone)",
         ),
     )

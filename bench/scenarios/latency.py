@@ -10,6 +10,7 @@ most 1.5 channel round trips over the raw client, and at most 1.15 x the bare se
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import mcpvisor as mv
@@ -21,6 +22,7 @@ from bench.common import (
     alternate,
     bare_sessions,
     channel_round_trips,
+    minimal_actor,
     ratio,
     raw_clients,
     raw_params,
@@ -33,71 +35,74 @@ from bench.mcp_server import make_server
 
 
 async def _compare(
-    cfg: Config, spec: mv.ServerSpec, raw_server: Any, bare_server: Any
-) -> tuple[list[float], list[float], list[float], list[float]]:
-    """Handle, raw ``mcp.Client``, bare ``ClientSession`` and channel round trips, in rounds."""
-    ours: list[float] = []
-    raw: list[float] = []
-    bare: list[float] = []
-    hop: list[float] = []
+    cfg: Config, spec: mv.ServerSpec, servers: Callable[[], Any]
+) -> dict[str, list[float]]:
+    """Every side against its own server from ``servers()``, in rounds; samples by side."""
+    samples: dict[str, list[float]] = {k: [] for k in _SIDES}
     args = {"a": 1, "b": 2}
     async with (
         mv.open_supervisor(mv.SupervisorSpec(servers=[spec])) as client,
-        raw_clients([raw_server]) as (direct,),
-        bare_sessions([bare_server]) as (session,),
+        raw_clients([servers(), servers()]) as (direct, behind),
+        minimal_actor(behind) as actor,
+        bare_sessions([servers()]) as (session,),
+        bare_sessions([servers()], negotiate=True) as (same_era,),
     ):
-
-        async def ours_call() -> Any:
-            return await client.call_tool("s", "add", args)
-
-        async def raw_call() -> Any:
-            return await direct.call_tool("add", args)
-
-        async def bare_call() -> Any:
-            return await session.call_tool("add", args)
-
-        assert text_of(await ours_call()) == text_of(await raw_call()) == "3"
-        assert text_of(await bare_call()) == "3"
+        calls: dict[str, Callable[[], Awaitable[Any]]] = {
+            "ours": lambda: client.call_tool("s", "add", args),
+            "raw": lambda: direct.call_tool("add", args),
+            "actor": lambda: actor(args),
+            "bare": lambda: session.call_tool("add", args),
+            "same_era": lambda: same_era.call_tool("add", args),
+        }
+        for call in calls.values():
+            assert text_of(await call()) == "3"
         warm = cfg.size(100, 5)
-        await timed_calls(ours_call, warm, [])
-        await timed_calls(raw_call, warm, [])
-        await timed_calls(bare_call, warm, [])
+        for call in calls.values():
+            await timed_calls(call, warm, [])
         n = cfg.size(200, 10)
 
-        async def side_ours() -> None:
-            await timed_calls(ours_call, n, ours)
+        def side(key: str) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                await timed_calls(calls[key], n, samples[key])
 
-        async def side_raw() -> None:
-            await timed_calls(raw_call, n, raw)
-
-        async def side_bare() -> None:
-            await timed_calls(bare_call, n, bare)
+            return run
 
         async def side_hop() -> None:
-            hop.extend(await channel_round_trips(n))
+            samples["hop"].extend(await channel_round_trips(n))
 
-        await alternate(cfg.size(20, 2), [side_ours, side_raw, side_bare, side_hop])
-    return ours, raw, bare, hop
+        await alternate(cfg.size(20, 2), [*(side(k) for k in calls), side_hop])
+    return samples
 
 
-def _outcome(number: int, title: str, samples: tuple[list[float], ...], where: str) -> Outcome:
-    ours, raw, bare, hop = samples
-    a, b = series("handle", ours), series("raw mcp.Client", raw)
-    c, d = series("bare ClientSession (trio)", bare), series("trio channel round trip", hop, "us")
+_SIDES = ("ours", "raw", "actor", "bare", "same_era", "hop")
+
+
+def _outcome(number: int, title: str, samples: dict[str, list[float]], where: str) -> Outcome:
+    a, b = series("handle", samples["ours"]), series("raw mcp.Client", samples["raw"])
+    f = series("raw mcp.Client behind a minimal actor", samples["actor"])
+    c = series("bare ClientSession (trio, initialize)", samples["bare"])
+    e = series("bare ClientSession (trio, the handle's era)", samples["same_era"])
+    d = series("trio channel round trip", samples["hop"], "us")
     extra = (a.median - b.median) / d.median if d.median else math.inf
-    over_bare = ratio(a, c)
+    floor = (f.median - b.median) / d.median if d.median else math.inf
+    over_bare = ratio(a, e)
     return Outcome(
         number,
         title,
-        (a, b, c, d),
+        (a, b, f, c, e, d),
         "(handle - raw) / channel round trip (medians)",
         extra,
-        "<= 1.5, and handle / bare ClientSession <= 1.15",
+        "<= 1.5, and handle / bare ClientSession (same era) <= 1.15",
         extra <= 1.5 and over_bare <= 1.15,
         (
-            f"handle / raw {ratio(a, b):.3f}; handle / bare ClientSession {over_bare:.3f}; "
-            f"raw mcp.Client / bare ClientSession {ratio(b, c):.3f}",
-            f"{len(ours)} calls per side, in alternating rounds; {where}",
+            f"handle / raw {ratio(a, b):.3f}; handle / bare ClientSession in the handle's era "
+            f"{over_bare:.3f}; handle / bare ClientSession after initialize (the peers' path) "
+            f"{ratio(a, c):.3f}; raw mcp.Client / bare ClientSession, same era "
+            f"{ratio(b, e):.3f}",
+            f"the least any actor costs: (raw behind a minimal actor - raw) / channel round trip "
+            f"= {floor:.2f}; the handle over that floor: "
+            f"{(a.median - f.median) / d.median if d.median else math.inf:.2f} round trips",
+            f"{len(samples['ours'])} calls per side, in alternating rounds; {where}",
         ),
     )
 
@@ -106,23 +111,21 @@ async def inprocess(cfg: Config) -> Outcome:
     """1: call_tool latency against an in-process MCPServer."""
     server = make_server()
     spec = mv.InProcessSpec(name="s", server=server, timeouts=NO_PROBES)
-    samples = await _compare(cfg, spec, server, server)
+    samples = await _compare(cfg, spec, lambda: server)
     return _outcome(
         1,
         "call_tool latency, in-process MCPServer",
         samples,
-        "the same MCPServer object; the bare session talks to it over the SDK's memory streams",
+        "the same MCPServer object; the bare sessions talk to it over the SDK's memory streams",
     )
 
 
 async def stdio(cfg: Config) -> Outcome:
     """2: call_tool latency against an MCPServer subprocess over stdio."""
-    samples = await _compare(
-        cfg, stdio_spec("s", MCP_SERVER), raw_params(MCP_SERVER), raw_params(MCP_SERVER)
-    )
+    samples = await _compare(cfg, stdio_spec("s", MCP_SERVER), lambda: raw_params(MCP_SERVER))
     return _outcome(
         2,
         "call_tool latency, stdio MCPServer",
         samples,
-        "three processes of bench/mcp_server.py, one per side",
+        "six processes of bench/mcp_server.py, one per side",
     )

@@ -118,7 +118,7 @@ async def scale(cfg: Config) -> Outcome:
     lat_raw = series(f"raw mcp.Client latency, {callers} callers", raw_latencies)
     tail = lat.p99 / lat.median
     kib = per_worker / 1024
-    met = kib <= 100 and tail <= 2
+    met = kib <= 20 and tail <= 2
     return Outcome(
         9,
         f"scale: {n} in-process servers",
@@ -133,11 +133,11 @@ async def scale(cfg: Config) -> Outcome:
         ),
         "KiB per worker; p99/p50",
         kib,
-        "<= 100 KiB per worker; p99 <= 2x p50",
+        "<= 20 KiB per worker; p99 <= 2x p50",
         met,
         (
-            f"memory per idle worker {kib:.1f} KiB (goal <= 100): "
-            f"{'met' if kib <= 100 else 'not met'}",
+            f"memory per idle worker {kib:.1f} KiB (goal <= 20, #13): "
+            f"{'met' if kib <= 20 else 'not met'}",
             f"p99 / p50 latency under load = {tail:.2f} (goal <= 2): "
             f"{'met' if tail <= 2 else 'not met'}",
             f"p99 / p50: after gc.freeze() {lat_frozen.p99 / lat_frozen.median:.2f}; "

@@ -1,4 +1,5 @@
-"""Scenario 6: starting 50 stdio servers.
+"""Scenario 6: starting 50 stdio servers. The goal (#13, restated): ours / the raw SDK
+connecting all of them at once from 50 tasks <= 1.05.
 
 Four sides take turns: mcpvisor starting all 50 (concurrently); the OpenAI Agents SDK's
 default, connecting one after another; the raw SDK connecting all 50 at once from 50 tasks
@@ -71,20 +72,21 @@ async def startup(cfg: Config) -> Outcome:
     s = series(f"sequential connects, {n} servers", sequential)
     c = series(f"raw SDK, {n} tasks at once", concurrent)
     b = series("mcpvisor, one server alone", alone)
-    r = a.median / b.median
+    r = a.median / c.median
     cores = os.cpu_count() or 1
     floor = min(child_cpu) / cores if child_cpu else float("nan")
     return Outcome(
         6,
         f"startup of {n} stdio servers",
         (a, s, c, b),
-        "ours / one alone (median)",
+        "ours / raw SDK connecting all at once (median)",
         r,
-        "<= 1.3",
-        r <= 1.3,
+        "<= 1.05",
+        r <= 1.05,
         (
             f"sequential / ours = {s.median / a.median:.1f}x; "
-            f"ours / raw SDK all at once = {a.median / c.median:.2f}",
+            f"ours / one server alone = {a.median / b.median:.1f} (#13 restated the goal: "
+            "on 2 cores the CPU floor below makes 1.3 x one server impossible)",
             f"the {n} server processes alone used {min(child_cpu, default=0):.2f} s of CPU per "
             f"start (children's user+sys, the cheapest round): on {cores} cores no starter can "
             f"finish in less than {floor * 1e3:.0f} ms",

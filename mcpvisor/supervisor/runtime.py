@@ -82,6 +82,7 @@ from mcpvisor.supervisor.status import ServerStatus, SupervisorStatus
 from mcpvisor.workers import (
     Envelope,
     Ready,
+    Reply,
     RequestInterruptedError,
     RequestTimeoutError,
     StartError,
@@ -770,11 +771,35 @@ class Supervisor:
         call: RequestCall | None,
     ) -> object:
         deadline = trio.current_time() + limit
+        retried = False
+        send = self._ready_send(name, slot)
+        if (
+            send is not None
+            and slot.transport != "inprocess"
+            and len(slot.outstanding) < slot.spec.max_concurrency
+        ):
+            # The common case costs one cancel scope: a serving task is free to take the
+            # envelope at once, and the envelope's own scope, which it enters, carries the
+            # deadline. A subprocess or remote call is a wait on a stream, which ends the
+            # moment that scope is cancelled.
+            try:
+                return await self._send(name, slot, send, operation, deadline, call)
+            except RequestTimeoutError:
+                raise RequestTimeoutError(name, operation.name, limit) from None
+            except RequestInterruptedError as error:
+                if error.sent and not operation.retry_safe:
+                    raise
+                if slot.removed:
+                    raise ServerUnavailableError(name, None, "the server was removed") from error
+                retried = error.sent
+        # Otherwise the caller holds the deadline itself: it may wait for a starting server
+        # or a free serving task, and an in-process tool (a sync one runs in a thread) may
+        # not end when its scope is cancelled.
         with trio.CancelScope(deadline=deadline) as bound:
-            retried = False
             while True:
                 try:
-                    return await self._send(name, slot, operation, deadline, call)
+                    send = await self._acquire(name, slot, call)
+                    return await self._send(name, slot, send, operation, deadline, call)
                 except RequestInterruptedError as error:
                     # A request that never reached the server waits for the next session,
                     # whatever it is; one that did is retried only if it is retry-safe.
@@ -787,6 +812,15 @@ class Supervisor:
                     retried = retried or error.sent
         assert bound.cancelled_caught
         raise RequestTimeoutError(name, operation.name, limit)
+
+    def _ready_send(self, name: str, slot: _Slot) -> trio.MemorySendChannel[Envelope] | None:
+        """The worker's channel if a request can be handed to it now, without waiting."""
+        send = slot.send
+        if send is None or self._closing or slot.removed:
+            return None
+        if self._lifecycle.record(name).state is not ServerState.ACTIVE:
+            return None
+        return send
 
     async def _acquire(
         self, name: str, slot: _Slot, call: RequestCall | None
@@ -817,21 +851,26 @@ class Supervisor:
         self,
         name: str,
         slot: _Slot,
+        send: trio.MemorySendChannel[Envelope],
         operation: Operation,
         deadline: float,
         call: RequestCall | None,
     ) -> object:
-        send = await self._acquire(name, slot, call)
         envelope = Envelope(
-            operation=operation, deadline=deadline, context=contextvars.copy_context()
+            operation,
+            Reply(),
+            trio.CancelScope(deadline=deadline),
+            deadline,
+            contextvars.copy_context(),
         )
         if call is not None:
             call.attempt += 1
             if slot.ready is not None:
                 call.protocol_version = slot.ready.protocol_version
             self._hooks.request_attempt(call)
+        # Outstanding, the envelope keeps an idle watch from stopping the server under it;
+        # last_used is stamped when it is answered.
         slot.outstanding.add(envelope)
-        slot.last_used = trio.current_time()
         try:
             try:
                 # The reply wait below is the checkpoint; a free buffer slot needs no yield.

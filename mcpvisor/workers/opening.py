@@ -7,6 +7,7 @@ step failed and whose cause is redacted, so it is safe to log and to show.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from importlib.metadata import PackageNotFoundError, version
@@ -37,12 +38,18 @@ _BAD_SPAWN = (FileNotFoundError, PermissionError, NotADirectoryError)
 """Spawn errors that mean the spec is wrong (no such command, bad cwd), not that it is busy."""
 
 
-def _client_info() -> types.Implementation:
+@functools.cache
+def _our_version() -> str:
+    """Looked up once: ``importlib.metadata`` scans the installed distributions (~1-5 ms),
+    synchronously, which every restart would otherwise pay before it spawns."""
     try:
-        ours = version("mcpvisor")
+        return version("mcpvisor")
     except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        ours = "0"
-    return types.Implementation(name="mcpvisor", version=ours)
+        return "0"
+
+
+def _client_info() -> types.Implementation:
+    return types.Implementation(name="mcpvisor", version=_our_version())
 
 
 @attrs.define

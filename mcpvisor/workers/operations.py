@@ -47,7 +47,43 @@ def json_value(value: object, parameter: str) -> Any:
     nesting past :data:`MAX_JSON_DEPTH`. The copy also means a caller who mutates its dict
     after the call cannot change what is sent.
     """
-    return _Copier(parameter).copy(value, "", 0)
+    try:
+        return _plain_copy(value, 0)
+    except _NotPlain:
+        # The slow walk finds what is wrong and where; the fast one only knows that it is.
+        return _Copier(parameter).copy(value, "", 0)
+
+
+class _NotPlain(Exception):
+    """Raised by :func:`_plain_copy` for anything it does not pass at once."""
+
+
+def _plain_copy(value: object, depth: int) -> Any:
+    """The copy :func:`json_value` makes, for the values nearly every call carries: exact
+    dicts, lists, ASCII text, ints, bools and finite floats. A cycle ends at the depth limit."""
+    kind = type(value)
+    if kind is str:
+        if value.isascii():  # type: ignore[attr-defined]
+            return value
+        raise _NotPlain
+    if value is None or kind is int or kind is bool:
+        return value
+    if kind is float:
+        if math.isfinite(value):  # type: ignore[arg-type]
+            return value
+        raise _NotPlain
+    if depth >= MAX_JSON_DEPTH:
+        raise _NotPlain
+    if kind is dict:
+        out = {}
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str or not key.isascii():
+                raise _NotPlain
+            out[key] = _plain_copy(item, depth + 1)
+        return out
+    if kind is list:
+        return [_plain_copy(item, depth + 1) for item in value]  # type: ignore[attr-defined]
+    raise _NotPlain
 
 
 class _Copier:
@@ -138,7 +174,8 @@ def _context_arguments(value: object) -> dict[str, str] | None:
 def _text(parameter: str, value: object) -> None:
     if not isinstance(value, str) or not value:
         raise UsageError(parameter, "must be a non-empty string")
-    json_value(value, parameter)
+    if not value.isascii():
+        json_value(value, parameter)
 
 
 def _optional_text(parameter: str, value: object) -> None:

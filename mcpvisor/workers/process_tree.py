@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import secrets
 import signal
@@ -80,6 +81,19 @@ def _marked(mark: bytes, only: tuple[int, ...] | None = None) -> list[int]:
 _PR_SET_PDEATHSIG = 1
 
 
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl`` on Linux, else None. Found once: ``find_library`` runs ``ldconfig -p``
+    in a subprocess, synchronously, which every spawn would otherwise wait for."""
+    if not sys.platform.startswith("linux"):
+        return None
+    path = ctypes.util.find_library("c")
+    if path is None:  # pragma: no cover - a Linux without a findable libc
+        return None
+    prctl: Callable[..., int] = ctypes.CDLL(path, use_errno=True).prctl
+    return prctl
+
+
 def parent_death_signal() -> Callable[[], None] | None:
     """A ``preexec_fn`` that asks Linux to SIGKILL the child when its parent dies; else None.
 
@@ -88,12 +102,9 @@ def parent_death_signal() -> Callable[[], None] | None:
     asyncio facade runs Trio in a thread of its own that lives until shutdown), never one of
     ``trio.to_thread``'s cached threads, which exit after ten idle seconds.
     """
-    if not sys.platform.startswith("linux"):
+    prctl = _prctl()
+    if prctl is None:
         return None
-    path = ctypes.util.find_library("c")
-    if path is None:  # pragma: no cover - a Linux without a findable libc
-        return None
-    prctl = ctypes.CDLL(path, use_errno=True).prctl
     parent = os.getpid()
 
     def set_pdeathsig() -> None:

@@ -229,7 +229,8 @@ class Serving:
             if math.isfinite(envelope.deadline)
             else start + self.spec.timeouts.request
         )
-        scope.deadline = min(scope.deadline, deadline)
+        if deadline < scope.deadline:
+            scope.deadline = deadline
         self.inflight.add(envelope)
         tokens = _apply(envelope.context)
         try:

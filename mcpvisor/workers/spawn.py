@@ -1,20 +1,25 @@
 """Spawning a stdio server so that it cannot outlive its host, even one that is SIGKILLed.
 
 On Linux the child asks for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``). Linux ties
-that to the thread that forked, so the fork happens here, in Trio's own thread, rather than in
-one of ``trio.to_thread``'s cached threads as :func:`trio.lowlevel.open_process` does: those
-exit after ten idle seconds and would take the server with them. The fork blocks the event
-loop for the few milliseconds fork and exec take. Elsewhere, Trio's own spawn is used and
-only the stdin pipe's end tells an orphaned server that its host is gone.
+that to the thread that forked, so the fork happens in one thread that lives as long as the
+process (:class:`_Forker`), rather than in one of ``trio.to_thread``'s cached threads as
+:func:`trio.lowlevel.open_process` does: those exit after ten idle seconds and would take the
+server with them. Not in Trio's own thread either: a fork with a ``preexec_fn`` waits until
+the child has exec'd, 10-20 ms of a blocked event loop per server, which starting 50 servers
+would pay one after another. Elsewhere, Trio's own spawn is used and only the stdin pipe's end
+tells an orphaned server that its host is gone.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
+import outcome
 import trio
 
 from mcpvisor.workers.process_tree import parent_death_signal
@@ -72,6 +77,51 @@ class _PidfdChild:
         return code
 
 
+class _Forker:
+    """The threads that fork stdio servers: started on demand (up to :data:`_FORKERS`, so
+    that starting many servers does not wait out each exec in turn), never ending before the
+    process does (daemons), so that the children's ``PR_SET_PDEATHSIG`` fires only when the
+    host dies."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Callable[[Any], None]]] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+
+    def submit(self, job: Callable[[], Any], report: Callable[[Any], None]) -> None:
+        with self._lock:
+            if self._idle == 0 and self._threads < _FORKERS:
+                self._threads += 1
+                threading.Thread(target=self._serve, name="mcpvisor-forker", daemon=True).start()
+            else:
+                self._idle -= 1
+        self._jobs.put((job, report))
+
+    def _serve(self) -> None:
+        while True:
+            job, report = self._jobs.get()
+            report(outcome.capture(job))
+            with self._lock:
+                self._idle += 1
+
+    async def run(self, job: Callable[[], Any]) -> Any:
+        """``job()`` in a forker thread. Not cancellable: a child forked while the caller
+        was cancelled would have no owner."""
+        token = trio.lowlevel.current_trio_token()
+        task = trio.lowlevel.current_task()
+        self.submit(job, lambda result: token.run_sync_soon(trio.lowlevel.reschedule, task, result))
+        return await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
+
+
+_FORKERS = 4
+"""At most this many forker threads; each one waits for its child's exec."""
+
+_FORKER = _Forker()
+
+
 async def spawn(
     argv: Sequence[str], *, env: Mapping[str, str], cwd: str | None
 ) -> trio.Process | _PidfdChild:
@@ -93,15 +143,17 @@ async def spawn(
     parent_out, child_out = os.pipe()
     parent_err, child_err = os.pipe()
     try:
-        popen = subprocess.Popen(  # noqa: ASYNC220 - the fork must happen in this thread
-            list(argv),
-            stdin=child_in,
-            stdout=child_out,
-            stderr=child_err,
-            env=dict(env),
-            cwd=cwd,
-            start_new_session=True,
-            preexec_fn=preexec,
+        popen: subprocess.Popen[bytes] = await _FORKER.run(
+            lambda: subprocess.Popen(
+                list(argv),
+                stdin=child_in,
+                stdout=child_out,
+                stderr=child_err,
+                env=dict(env),
+                cwd=cwd,
+                start_new_session=True,
+                preexec_fn=preexec,
+            )
         )
     except BaseException:
         for fd in (parent_in, parent_out, parent_err):
@@ -110,7 +162,4 @@ async def spawn(
     finally:
         for fd in (child_in, child_out, child_err):
             os.close(fd)
-    # Yield without letting a cancel land here: the child exists, and only the returned
-    # handle lets the transport's teardown reach it.
-    await trio.lowlevel.cancel_shielded_checkpoint()
     return _PidfdChild(popen, parent_in, parent_out, parent_err)

@@ -143,6 +143,10 @@ class _Worker:
                     if self.opening.link.lost.is_set():
                         raise self._start_error([])
                     life.deadline = math.inf
+                    if life.cancel_called:
+                        # The start bound passed as the start finished: the cancellation
+                        # is already on its way, so this start failed.
+                        raise timed_out
                     serving = self.serving = self._serving()
                     started = True
                     task_status.started(ready)

@@ -198,3 +198,41 @@ async def test_logs_events_and_status_carry_no_secret_a_server_prints() -> None:
     everything = [*map(repr, logs), *map(repr, seen), repr(status.to_dict())]
     assert [text for text in everything if secret in text] == []
     assert len(seen) >= 2 and status.servers["leaky"].last_error
+
+
+async def test_a_timed_out_call_reports_the_callers_timeout_and_the_server_stays_up() -> None:
+    async with mv.open_supervisor(mv.SupervisorSpec(servers=[raw("files")])) as client:
+        with pytest.raises(mv.RequestTimeoutError) as caught:
+            await client.call_tool("files", "hang", {}, timeout=0.5)
+        assert caught.value.timeout == 0.5 and caught.value.server == "files"
+        result = await client.call_tool("files", "echo", {"text": "still here"})
+        assert result.content[0].text == "still here"  # type: ignore[union-attr]
+        assert client.status().servers["files"].restarts == 0
+
+
+async def test_a_call_queued_behind_a_busy_worker_still_ends_at_its_deadline() -> None:
+    spec = raw("files", max_concurrency=1)
+    async with mv.open_supervisor(mv.SupervisorSpec(servers=[spec])) as client:
+        errors: list[BaseException] = []
+        reached = trio.Event()
+
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            reached.set()
+
+        async def hang() -> None:
+            try:
+                await client.call_tool("files", "hang", {}, timeout=20, progress=progress)
+            except mv.RequestInterruptedError as error:
+                errors.append(error)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(hang)
+            with trio.fail_after(30):
+                await reached.wait()
+            # The only serving task is busy with hang(): this call waits in the queue.
+            # Not 20 s later, when hang() would free the serving task.
+            with trio.fail_after(10), pytest.raises(mv.RequestTimeoutError) as caught:
+                await client.call_tool("files", "echo", {"text": "queued"}, timeout=0.5)
+            assert caught.value.timeout == 0.5
+            await client.restart("files")
+        assert len(errors) == 1
