@@ -38,7 +38,8 @@ def _config(tmp_path: Path, *flags: str) -> str:
 
 def _wait_for(path: Path, timeout: float = 60) -> int:
     deadline = time.monotonic() + timeout
-    while not path.exists():
+    # Another process writes it: poll until it holds a whole pid.
+    while not (path.exists() and path.read_text().strip().isdigit()):
         assert time.monotonic() < deadline, f"{path.name} never appeared"
         time.sleep(0.05)
     return int(path.read_text())

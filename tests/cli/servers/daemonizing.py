@@ -40,7 +40,9 @@ def main() -> None:
     if first == 0:
         daemon(piddir, seconds)
     os.waitpid(first, 0)
-    (piddir / "server").write_text(str(os.getpid()))
+    # Written whole, then renamed into place, so a reader never sees an empty file.
+    (piddir / "server.tmp").write_text(str(os.getpid()))
+    (piddir / "server.tmp").rename(piddir / "server")
     os.execv(sys.executable, [sys.executable, str(RAW_SERVER), *rest])
 
 
