@@ -222,6 +222,9 @@ HOST = textwrap.dedent(
     from mcpvisor.workers import Envelope, run_worker
 
     async def main():
+        if sys.argv[2] == "forker":  # the fallback where util-linux's setpriv is missing
+            import mcpvisor.workers.spawn as spawn
+            spawn._setpriv = lambda: None
         spec = StdioSpec(name="orphan", command=sys.executable,
                          args=(sys.argv[1], "--linger", "--ignore-sigterm"),
                          timeouts=Timeouts(connect=10, initialize=20, probe_interval=None))
@@ -240,8 +243,15 @@ HOST = textwrap.dedent(
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 async def test_a_server_dies_with_a_sigkilled_host(procs: Any) -> None:
+    # Both ways of setting the death signal, at once (each host waits out trio's idle threads).
+    async with trio.open_nursery() as nursery:
+        for launcher in ("setpriv", "forker"):
+            nursery.start_soon(_server_dies_with_its_sigkilled_host, procs, launcher)
+
+
+async def _server_dies_with_its_sigkilled_host(procs: Any, launcher: str) -> None:
     host = await trio.lowlevel.open_process(
-        [sys.executable, "-c", HOST, str(BAD)], stdout=subprocess.PIPE
+        [sys.executable, "-c", HOST, str(BAD), launcher], stdout=subprocess.PIPE
     )
     assert host.stdout is not None
     try:
@@ -249,14 +259,14 @@ async def test_a_server_dies_with_a_sigkilled_host(procs: Any) -> None:
             line = b""
             while not line.endswith(b"\n"):
                 chunk = await host.stdout.receive_some()
-                assert chunk, "the host exited before reporting its server"
+                assert chunk, f"the host ({launcher}) exited before reporting its server"
                 line += chunk
         server = int(line)
         assert procs.pid_alive(server)
         host.kill()
         await host.wait()
         await dead(server)
-        assert not procs.pid_alive(server)
+        assert not procs.pid_alive(server), launcher
     finally:
         with trio.CancelScope(shield=True):
             host.kill()
