@@ -1,10 +1,12 @@
 """Scenarios 11 and 12: what OpenTelemetryHooks cost a call_tool, with an SDK and without one.
 
-Three supervisors, one stdio MCPServer process each, take turns in rounds: one without
+Four supervisors, one stdio MCPServer process each, take turns in rounds: one without
 hooks; one with :class:`~mcpvisor.OpenTelemetryHooks` and the OpenTelemetry SDK recording
 every span (ours and the mcp SDK's own ``MCP send`` span) into an in-memory exporter and
 every metric into an in-memory reader; one with the hooks and no SDK (the API's no-op
-tracer and meter, as a host that never installed an SDK gets).
+tracer and meter, as a host that never installed an SDK gets); and one with the SDK and no
+hooks, which records only the mcp SDK's own span: what tracing costs before mcpvisor adds
+anything, so that scenario 11 can say how much of its figure is ours.
 
 A tracer provider can be installed once per process, so the global one is a switch that
 sends spans to the SDK only while the SDK side runs; the no-hooks and no-SDK sides see the
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
+import attrs
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -53,7 +57,7 @@ class _SwitchTracer(trace.Tracer):
         return self._now().start_span(*args, **kwargs)
 
     @contextmanager
-    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Iterator[trace.Span]:
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Iterator[trace.Span]:  # type: ignore[override]
         with self._now().start_as_current_span(*args, **kwargs) as span:
             yield span
 
@@ -80,7 +84,17 @@ def _switch() -> _Switch:
     return _SWITCH
 
 
-async def _measure(cfg: Config) -> tuple[list[float], list[float], list[float], int]:
+@attrs.frozen
+class _Sides:
+    plain: list[float]
+    sdk: list[float]
+    api: list[float]
+    sdk_only: list[float]
+    exported: int
+    turn: int
+
+
+async def _measure(cfg: Config) -> _Sides:
     switch = _switch()
     reader = InMemoryMetricReader()
     with_sdk = mv.OpenTelemetryHooks(meter_provider=MeterProvider(metric_readers=[reader]))
@@ -88,6 +102,7 @@ async def _measure(cfg: Config) -> tuple[list[float], list[float], list[float], 
     plain: list[float] = []
     sdk: list[float] = []
     api: list[float] = []
+    sdk_only: list[float] = []
     exported = 0
     args = {"a": 1, "b": 2}
 
@@ -98,11 +113,12 @@ async def _measure(cfg: Config) -> tuple[list[float], list[float], list[float], 
         mv.open_supervisor(spec()) as bare,
         mv.open_supervisor(spec(), hooks=with_sdk) as traced,
         mv.open_supervisor(spec(), hooks=api_only) as noop,
+        mv.open_supervisor(spec()) as untraced,
     ):
-        clients: Sequence[Any] = (bare, traced, noop)
+        clients: Sequence[Any] = (bare, traced, noop, untraced)
         for client in clients:
             assert text_of(await client.call_tool("s", "add", args)) == "3"
-            await timed_calls(lambda c=client: c.call_tool("s", "add", args), cfg.size(100, 5), [])
+            await timed_calls(partial(client.call_tool, "s", "add", args), cfg.size(100, 5), [])
         # Short turns, many rounds: on a shared machine the load drifts within seconds, and
         # a 1.02 goal needs the sides to see the same drift.
         n = cfg.size(20, 5)
@@ -110,27 +126,36 @@ async def _measure(cfg: Config) -> tuple[list[float], list[float], list[float], 
         async def side_plain() -> None:
             await timed_calls(lambda: bare.call_tool("s", "add", args), n, plain)
 
-        async def side_sdk() -> None:
-            nonlocal exported
+        async def with_switch(client: Any, into: list[float]) -> int:
             switch.on = True
             try:
-                await timed_calls(lambda: traced.call_tool("s", "add", args), n, sdk)
+                await timed_calls(lambda: client.call_tool("s", "add", args), n, into)
             finally:
                 switch.on = False
-            exported += len(switch.exporter.get_finished_spans())
+            spans = len(switch.exporter.get_finished_spans())
             switch.exporter.clear()
+            return spans
+
+        async def side_sdk() -> None:
+            nonlocal exported
+            exported += await with_switch(traced, sdk)
+
+        async def side_sdk_only() -> None:
+            await with_switch(untraced, sdk_only)
 
         async def side_api() -> None:
             await timed_calls(lambda: noop.call_tool("s", "add", args), n, api)
 
-        await alternate(cfg.size(200, 2), [side_plain, side_sdk, side_api], settle=False)
-    return plain, sdk, api, exported
+        await alternate(
+            cfg.size(200, 2), [side_plain, side_sdk, side_api, side_sdk_only], settle=False
+        )
+    return _Sides(plain, sdk, api, sdk_only, exported, n)
 
 
-_RESULTS: dict[str, tuple[list[float], list[float], list[float], int]] = {}
+_RESULTS: dict[str, _Sides] = {}
 
 
-async def _shared(cfg: Config) -> tuple[list[float], list[float], list[float], int]:
+async def _shared(cfg: Config) -> _Sides:
     """Both figures come from one run of the three sides: measured once, reported twice."""
     key = "quick" if cfg.quick else "full"
     if key not in _RESULTS:
@@ -140,28 +165,34 @@ async def _shared(cfg: Config) -> tuple[list[float], list[float], list[float], i
 
 async def with_sdk(cfg: Config) -> Outcome:
     """11: call_tool latency with OpenTelemetryHooks and the SDK exporting to memory."""
-    plain, sdk, _api, exported = await _shared(cfg)
-    a, b = series("hooks + OTel SDK, in-memory export", sdk), series("no hooks", plain)
+    sides = await _shared(cfg)
+    a = series("hooks + OTel SDK, in-memory export", sides.sdk)
+    b = series("no hooks, no SDK", sides.plain)
+    floor = series("OTel SDK, no hooks (the mcp SDK's own span only)", sides.sdk_only)
     r = ratio(a, b)
     return Outcome(
         11,
         "call_tool latency with OpenTelemetry traces and metrics exported to memory",
-        (a, b),
+        (a, b, floor),
         "with SDK / without (median)",
         r,
         "<= 1.10",
         r <= 1.10,
         (
-            f"{len(sdk)} calls per side in 20-call turns, rotating, on a stdio MCPServer each; "
-            f"{exported} spans exported (ours and the mcp SDK's client span per call)",
+            f"{len(sides.sdk)} calls per side in {sides.turn}-call turns, rotating, on a stdio MCPServer "
+            f"each; {sides.exported} spans exported (ours and the mcp SDK's client span per call)",
+            f"the mcp SDK's own span alone / no SDK = {ratio(floor, b):.3f}: tracing's cost "
+            "before mcpvisor adds its span and metrics",
+            f"mcpvisor's share: hooks + SDK / SDK without hooks = {ratio(a, floor):.3f} "
+            f"({(a.median - floor.median) * 1e6:.0f} us per call)",
         ),
     )
 
 
 async def without_sdk(cfg: Config) -> Outcome:
     """12: call_tool latency with OpenTelemetryHooks and no SDK installed (the API's no-ops)."""
-    plain, _sdk, api, _exported = await _shared(cfg)
-    a, b = series("hooks, no SDK", api), series("no hooks", plain)
+    sides = await _shared(cfg)
+    a, b = series("hooks, no SDK", sides.api), series("no hooks", sides.plain)
     r = ratio(a, b)
     return Outcome(
         12,
@@ -171,5 +202,5 @@ async def without_sdk(cfg: Config) -> Outcome:
         r,
         "<= 1.02",
         r <= 1.02,
-        (f"{len(api)} calls per side, the same run as scenario 11",),
+        (f"{len(sides.api)} calls per side, the same run as scenario 11",),
     )
