@@ -63,6 +63,7 @@ async def test_a_server_named_on_its_own_path_serves_calls(
     tmp_path: Path, raw_server: Path, launcher: str, procs: Any
 ) -> None:
     (tmp_path / "python-here").symlink_to(sys.executable)
+    python = os.path.realpath(sys.executable)
     spec = StdioSpec(
         name="pathy",
         command="python-here",
@@ -72,7 +73,7 @@ async def test_a_server_named_on_its_own_path_serves_calls(
     )
     async with running(spec) as worker:
         # The launcher exec'd the server itself: the pid is the server's, not a wrapper's.
-        assert os.readlink(f"/proc/{worker.pid}/exe") == os.path.realpath(sys.executable)
+        assert os.readlink(f"/proc/{worker.pid}/exe") == python
         result = await worker.call("call_tool", name="echo", arguments={"text": "hi"})
     assert "hi" in str(result)
 
