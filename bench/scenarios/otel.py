@@ -180,7 +180,8 @@ async def with_sdk(cfg: Config) -> Outcome:
         r <= 1.10,
         (
             f"{len(sides.sdk)} calls per side in {sides.turn}-call turns, rotating, on a stdio "
-            f"MCPServer each; {sides.exported} spans exported (ours and the mcp SDK's client span per call)",
+            f"MCPServer each; {sides.exported} spans exported (ours and the mcp SDK's client "
+            "span per call)",
             f"the mcp SDK's own span alone / no SDK = {ratio(floor, b):.3f}: tracing's cost "
             "before mcpvisor adds its span and metrics",
             f"mcpvisor's share: hooks + SDK / SDK without hooks = {ratio(a, floor):.3f} "

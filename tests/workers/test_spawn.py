@@ -15,6 +15,8 @@ import mcpvisor.workers.spawn as spawn
 from mcpvisor.specs import StdioSpec
 from mcpvisor.workers import Envelope, StartError, run_worker
 
+PYTHON = os.path.realpath(sys.executable)
+
 
 def executable(path: Path, text: str = "#!/bin/sh\n", mode: int = 0o755) -> Path:
     path.write_text(text)
@@ -63,7 +65,6 @@ async def test_a_server_named_on_its_own_path_serves_calls(
     tmp_path: Path, raw_server: Path, launcher: str, procs: Any
 ) -> None:
     (tmp_path / "python-here").symlink_to(sys.executable)
-    python = os.path.realpath(sys.executable)
     spec = StdioSpec(
         name="pathy",
         command="python-here",
@@ -73,7 +74,7 @@ async def test_a_server_named_on_its_own_path_serves_calls(
     )
     async with running(spec) as worker:
         # The launcher exec'd the server itself: the pid is the server's, not a wrapper's.
-        assert os.readlink(f"/proc/{worker.pid}/exe") == python
+        assert os.readlink(f"/proc/{worker.pid}/exe") == PYTHON
         result = await worker.call("call_tool", name="echo", arguments={"text": "hi"})
     assert "hi" in str(result)
 
