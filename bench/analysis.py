@@ -101,6 +101,13 @@ for the figure alone.
 each start an `importlib.metadata` lookup, both in the event loop's thread: now done once.
 What remains per restart is the full `fork()` a `preexec_fn` forces (for `PR_SET_PDEATHSIG`;
 the cold start's `open_process` uses `vfork`) and the old session's `/proc` sweep.
+**Session 3 (2026-12-02).** The spawn no longer needs a `preexec_fn`: util-linux's
+`setpriv --pdeathsig KILL` sets the death signal and execs the server, so CPython vforks in
+Trio's thread (`Popen` returns in ~0.2 ms; the full fork took 1.8-4.5 ms in the same A/B,
+growing with the host's heap). Same machine, quiet (load 0.3), `--only 5,6`: 1.056 against
+1.66 in the last full run. What is left is about the floor: ~0.75 ms from SIGKILL to the
+kernel's end-of-file, and `setpriv`'s own exec (~1 ms of the child's time before Python
+starts; `/bin/true` started in 0.75 ms plain, 1.83 ms through `setpriv`).
 """,
     6: """
 **Why: CPU, not mcpvisor.** 50 Python processes must each import and start (~20 ms of CPU
@@ -116,6 +123,10 @@ connecting all at once. It was 1.02 in round 1; since then the spawn forks with 
 instead of `vfork`. Forking in up to four long-lived threads stopped it freezing the event
 loop (1.0-1.2 s while starting 50, now ~350 ms) and brought the figure from 2.3 to 1.4-1.5 on a
 quiet machine; a launcher that sets the death signal without `preexec_fn` would do the rest.
+**Session 3 (2026-12-02).** That launcher is util-linux's `setpriv --pdeathsig KILL` (see
+scenario 5): 1.083 on a quiet machine (659 / 609 ms), against 1.71 in the last full run. The
+rest is `setpriv`'s exec, ~1 ms of CPU per server (50 ms for 50, on 2 cores), and listing
+each server's tools, which the raw side does not.
 """,
     9: """
 **Why: Python's cyclic garbage collector.** 1000 supervised sessions keep 60-80 MB of Python
