@@ -141,13 +141,18 @@ async def raw_clients(servers: Sequence[Any]) -> AsyncIterator[list[Client]]:
 
 
 @asynccontextmanager
-async def raw_clients_concurrently(servers: Sequence[Any]) -> AsyncIterator[list[Client]]:
-    """Raw clients connected all at once, each owned by its own task as the SDK requires."""
+async def raw_clients_concurrently(
+    servers: Sequence[Any], *, list_tools: bool = False
+) -> AsyncIterator[list[Client]]:
+    """Raw clients connected all at once, each owned by its own task as the SDK requires;
+    with ``list_tools``, each lists its server's tools before it counts as connected."""
     clients: list[Client | None] = [None] * len(servers)
     release = trio.Event()
 
     async def hold(i: int, *, task_status: trio.TaskStatus[None]) -> None:
         async with Client(servers[i]) as client:
+            if list_tools:
+                await client.list_tools()
             clients[i] = client
             task_status.started()
             await release.wait()
