@@ -1,24 +1,25 @@
 """Spawning a stdio server so that it cannot outlive its host, even one that is SIGKILLed.
 
 On Linux the child asks for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``). Linux ties
-that to the *thread* that forked, so every spawn happens in a thread that lives as long as
-the session, never in one of ``trio.to_thread``'s cached threads (as
-:func:`trio.lowlevel.open_process` does), which exit after ten idle seconds and would take
-the server with them.
+that to the *thread* that forked, so every spawn happens in one of up to four "forker"
+threads (:class:`_Forker`) that live as long as the process, never in one of
+``trio.to_thread``'s cached threads (as :func:`trio.lowlevel.open_process` does), which exit
+after ten idle seconds and would take the server with them. Not in Trio's own thread
+either: the spawn returns only once the child has exec'd, which on a busy machine (50 servers
+starting at once) takes milliseconds of CPU scheduling per child; in forker threads those
+waits overlap and the event loop keeps running.
 
-Two ways to set it, fastest first:
+Two ways to set the signal, fastest first:
 
 - **util-linux's** ``setpriv --pdeathsig KILL`` (on every mainstream distribution) execs the
   server after setting it. The spawn then needs no ``preexec_fn``, so CPython forks with
-  ``vfork``: ~0.2 ms in Trio's own thread, against a full ``fork()`` of the host (page
-  tables and copy-on-write faults, 2-7 ms and growing with the host's heap) that a
-  ``preexec_fn`` forces. The price is one extra exec (~1 ms of the child's time) and a window
-  of well under a millisecond, between the fork and ``setpriv``'s ``prctl``, in which a host
-  that dies leaves the server to notice its stdin's end.
+  ``vfork`` (~0.2 ms) instead of a full ``fork()`` of the host (page tables and copy-on-write
+  faults, 2-7 ms, growing with the host's heap), which a ``preexec_fn`` forces. The price is
+  one extra exec (~1 ms of the child's time) and a window of well under a millisecond,
+  between the fork and ``setpriv``'s ``prctl``, in which a host that dies leaves the server
+  to notice its stdin's end.
 - **A** ``preexec_fn`` **that calls** ``prctl``, where ``setpriv`` is missing or too old. It
-  closes that window (it checks the parent after ``prctl``), but the full fork waits until
-  the child has exec'd, so it runs in up to four long-lived forker threads
-  (:class:`_Forker`) rather than blocking the event loop for each server in turn.
+  closes that window (it checks the parent after ``prctl``), at the full fork's price.
 
 Elsewhere, Trio's own spawn is used and only the stdin pipe's end tells an orphaned server
 that its host is gone.
@@ -201,11 +202,9 @@ async def spawn(
     fds = (child_in, child_out, child_err)
     try:
         if launcher is not None:
-            # vfork: returns once the launcher has exec'd, in Trio's thread (see the module).
             argv = [launcher, "--pdeathsig", "KILL", "--", _resolve(argv[0], env, cwd), *argv[1:]]
-            popen = _popen(argv, fds, env, cwd, None)
-        else:
-            popen = await _FORKER.run(lambda: _popen(argv, fds, env, cwd, preexec))
+            preexec = None
+        popen = await _FORKER.run(lambda: _popen(argv, fds, env, cwd, preexec))
     except BaseException:
         for fd in (parent_in, parent_out, parent_err):
             os.close(fd)
