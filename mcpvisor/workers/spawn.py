@@ -195,16 +195,12 @@ async def spawn(
                 cwd=cwd,
                 start_new_session=True,
             )
-    launcher = _setpriv()
     child_in, parent_in = os.pipe()
     parent_out, child_out = os.pipe()
     parent_err, child_err = os.pipe()
     fds = (child_in, child_out, child_err)
     try:
-        if launcher is not None:
-            argv = [launcher, "--pdeathsig", "KILL", "--", _resolve(argv[0], env, cwd), *argv[1:]]
-            preexec = None
-        popen = await _FORKER.run(lambda: _popen(argv, fds, env, cwd, preexec))
+        popen = await _FORKER.run(functools.partial(_launch, argv, fds, env, cwd, preexec))
     except BaseException:
         for fd in (parent_in, parent_out, parent_err):
             os.close(fd)
@@ -213,6 +209,22 @@ async def spawn(
         for fd in fds:
             os.close(fd)
     return _PidfdChild(popen, parent_in, parent_out, parent_err)
+
+
+def _launch(
+    argv: Sequence[str],
+    fds: tuple[int, int, int],
+    env: Mapping[str, str],
+    cwd: str | None,
+    preexec: Callable[[], None],
+) -> subprocess.Popen[bytes]:
+    """Spawn ``argv`` with its death signal set (see the module); runs in a forker thread,
+    where looking for ``setpriv`` and the command on disk blocks no event loop."""
+    launcher = _setpriv()
+    if launcher is None:
+        return _popen(argv, fds, env, cwd, preexec)
+    command = _resolve(argv[0], env, cwd)
+    return _popen([launcher, "--pdeathsig", "KILL", "--", command, *argv[1:]], fds, env, cwd, None)
 
 
 def _popen(
