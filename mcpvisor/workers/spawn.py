@@ -184,17 +184,7 @@ async def spawn(
     """Start ``argv`` in a new session with piped stdin, stdout and stderr (see the module)."""
     preexec = parent_death_signal()
     if preexec is None or not hasattr(os, "pidfd_open"):  # pragma: no cover - not Linux
-        with trio.CancelScope(shield=True):
-            # Shielded: a cancel that lands while the spawn thread runs would leak the process.
-            return await trio.lowlevel.open_process(
-                list(argv),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=dict(env),
-                cwd=cwd,
-                start_new_session=True,
-            )
+        return await _spawn_elsewhere(argv, env=env, cwd=cwd)
     child_in, parent_in = os.pipe()
     parent_out, child_out = os.pipe()
     parent_err, child_err = os.pipe()
@@ -209,6 +199,23 @@ async def spawn(
         for fd in fds:
             os.close(fd)
     return _PidfdChild(popen, parent_in, parent_out, parent_err)
+
+
+async def _spawn_elsewhere(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: str | None
+) -> trio.Process:  # pragma: no cover - not Linux
+    with trio.CancelScope(shield=True):
+        # Shielded: a cancel that lands while the spawn thread runs would leak the process.
+        process = await trio.lowlevel.open_process(
+            list(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+        )
+    return process
 
 
 def _launch(
