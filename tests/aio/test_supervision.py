@@ -196,8 +196,10 @@ HOST = textwrap.dedent(
     import asyncio, sys
     import mcpvisor as mv, mcpvisor.aio
 
+    # They linger after stdin's end: teardown waits half of `shutdown` before SIGTERM.
     spec = mv.SupervisorSpec(servers=[
-        mv.StdioSpec(name=n, command=sys.executable, args=[sys.argv[1], sys.argv[2], "--linger"])
+        mv.StdioSpec(name=n, command=sys.executable, args=[sys.argv[1], sys.argv[2], "--linger"],
+                     timeouts=mv.Timeouts(shutdown=1))
         for n in ("a", "b")
     ])
 
