@@ -2,7 +2,10 @@
 
 At session start the pytest process makes itself a child subreaper (Linux), so a grandchild
 orphaned by a dead server is re-parented to pytest rather than to init and stays visible as
-a descendant. At session end, any live descendant fails the run.
+a descendant. At session end, any live descendant fails the run, named with the test after
+which it was first seen alive: under pytest-xdist each worker process is its own session and
+checks only its own descendants, and the failure lands on whichever test that worker ran
+last, so the name is what points at the test that leaked it.
 """
 
 from __future__ import annotations
@@ -82,6 +85,12 @@ def _reap_zombie_children() -> None:
                 os.waitpid(pid, os.WNOHANG)
 
 
+def _live_pids() -> set[int]:
+    """Live descendants without reaping: a test's own ``Popen`` or Trio process may still
+    be about to wait for a child that has just exited."""
+    return {pid for pid, state in descendants(os.getpid()).items() if state != "Z"}
+
+
 def live_descendants() -> dict[int, str]:
     """Live (non-zombie) descendants of this process, pid to command line."""
     _reap_zombie_children()
@@ -99,11 +108,24 @@ def pid_gone(pid: int) -> bool:
     return _proc_stat(pid) is None
 
 
+_first_seen: dict[int, str] = {}
+"""pid -> the test after which that process was first seen alive, for the leak report."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Before the test's fixtures are torn down (the session's own check among them, after
+    the last test), note every live descendant not already seen."""
+    for pid in _live_pids():
+        _first_seen.setdefault(pid, item.nodeid)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_leaked_processes() -> Iterator[None]:
     """Fails the run if any process started during it is still alive at the end."""
     _become_subreaper()
     before = set(live_descendants())
+    _first_seen.clear()
     yield
     deadline = time.monotonic() + _LEAK_GRACE
     leaked = {p: c for p, c in live_descendants().items() if p not in before}
@@ -114,7 +136,10 @@ def no_leaked_processes() -> Iterator[None]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     if leaked:
-        listing = "\n".join(f"  {pid}: {cmd}" for pid, cmd in sorted(leaked.items()))
+        listing = "\n".join(
+            f"  {pid}: {cmd} (first seen alive after {_first_seen.get(pid, 'the last test')})"
+            for pid, cmd in sorted(leaked.items())
+        )
         pytest.fail(f"{len(leaked)} process(es) outlived the test run:\n{listing}")
 
 

@@ -193,11 +193,17 @@ def test_subscribers_have_bounded_buffers_with_a_drop_marker(tmp_path: Path) -> 
 
 HOST = textwrap.dedent(
     """
-    import asyncio, sys
+    import asyncio, signal, sys
     import mcpvisor as mv, mcpvisor.aio
 
+    # Started from a shell's background job (`nohup pytest &`), it inherits SIGINT ignored,
+    # and Python then gives it no KeyboardInterrupt: a Ctrl-C host has the default handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    # They linger after stdin's end: teardown waits half of `shutdown` before SIGTERM.
     spec = mv.SupervisorSpec(servers=[
-        mv.StdioSpec(name=n, command=sys.executable, args=[sys.argv[1], sys.argv[2], "--linger"])
+        mv.StdioSpec(name=n, command=sys.executable, args=[sys.argv[1], sys.argv[2], "--linger"],
+                     timeouts=mv.Timeouts(shutdown=1))
         for n in ("a", "b")
     ])
 

@@ -29,6 +29,10 @@ DOWNSTREAM = {"2025-11-25": "legacy", "2026-07-28": "2026-07-28"}
 the fixture's questions and log records are standalone requests in the one era and
 input-required rounds in the other, so a suite run of one era exercises that path end to end."""
 
+pytestmark = pytest.mark.xdist_group("npx-conformance")
+"""Every test that runs the suite through npx goes to one worker: on a cold npm cache, two
+npx processes installing the same packages at once can trip over each other's files."""
+
 EXPECTED = json.loads(Path(__file__).with_name("expected-gateway-failures.json").read_text())
 
 

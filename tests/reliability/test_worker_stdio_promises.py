@@ -206,7 +206,9 @@ async def test_descendants_are_found_recursively(procs: Any) -> None:
 
 async def test_teardown_sends_sigterm_before_sigkill(tmp_path: Path) -> None:
     marker = tmp_path / "terminated"
-    timeouts = Timeouts(connect=10, initialize=20, shutdown=10, probe_interval=None)
+    # Lingering after stdin's end, it waits out half of `shutdown` before the SIGTERM; the
+    # other half is its time to act on it before a SIGKILL would.
+    timeouts = Timeouts(connect=10, initialize=20, shutdown=4, probe_interval=None)
     spec = bad("--linger", "--term-file", str(marker), timeouts=timeouts)
     async with running(spec) as worker:
         pid = worker.pid

@@ -8,6 +8,7 @@ be reached; any other install failure fails the test.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -40,29 +41,30 @@ def npm_package(name: str, version: str) -> Path:
         if shutil.which("npm") is None:
             pytest.skip("npm is not installed, so the real npm servers cannot be tested")
         root.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [
-                "npm",
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-                str(root),
-                f"{name}@{version}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if done.returncode != 0:
-            if any(word in done.stderr for word in _UNREACHABLE):
-                pytest.skip(f"the npm registry is unreachable: {done.stderr.strip()[-300:]}")
-            raise AssertionError(f"npm install {name}@{version} failed:\n{done.stderr[-2000:]}")
+        # pytest-xdist workers may want the same package at once: one installs it, the others
+        # wait for the lock and then find it installed.
+        with (root.parent / f"{root.name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not manifest.exists():
+                _install(root, name, version)
     data = json.loads(manifest.read_text())
     bin_field = data["bin"]
     entry = bin_field if isinstance(bin_field, str) else next(iter(bin_field.values()))
     return package / entry
+
+
+def _install(root: Path, name: str, version: str) -> None:
+    done = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(root), f"{name}@{version}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        if any(word in done.stderr for word in _UNREACHABLE):
+            pytest.skip(f"the npm registry is unreachable: {done.stderr.strip()[-300:]}")
+        raise AssertionError(f"npm install {name}@{version} failed:\n{done.stderr[-2000:]}")
 
 
 def node() -> str:

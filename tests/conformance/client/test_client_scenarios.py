@@ -18,6 +18,10 @@ import pytest
 
 from tests.conformance.client.expected_failures import EXPECTED_FAILURES
 
+pytestmark = pytest.mark.xdist_group("npx-conformance")
+"""Every test that runs the suite through npx goes to one worker: on a cold npm cache, two
+npx processes installing the same packages at once can trip over each other's files."""
+
 CLIENT = Path(__file__).parent / "mcpvisor_client.py"
 SUITE = "@modelcontextprotocol/conformance@0.2.0-alpha.12"
 SCENARIOS = [
