@@ -107,10 +107,13 @@ the cold start's `open_process` uses `vfork`) and the old session's `/proc` swee
 host's heap). The fork stays in the forker threads: under the CPU contention of 50 servers
 starting, each spawn waits milliseconds for its child to be scheduled and exec, and in
 Trio's own thread those waits added up (start of 50 at load ~3.5: 863 ms from Trio's thread,
-719 ms from the forker threads, median of 6 each, alternating). Same machine, quiet (load 0.3), `--only 5,6`: 1.056 against
-1.66 in the last full run. What is left is about the floor: ~0.75 ms from SIGKILL to the
-kernel's end-of-file, and `setpriv`'s own exec (~1 ms of the child's time before Python
-starts; `/bin/true` started in 0.75 ms plain, 1.83 ms through `setpriv`).
+719 ms from the forker threads, median of 6 each, alternating). Quiet machine, `--only 5` three times: 1.056, 1.105 and 1.208
+(the last while other jobs started), against 1.66 in the last full run. Spawning from Trio's
+thread or from a forker thread made no difference (A/B in one process, 55 restarts each:
+29.6 vs 28.5 ms, then 32.1 vs 30.2 ms). What is left, 1.5-5 ms: ~0.75 ms from SIGKILL to
+the kernel's end-of-file, `setpriv`'s own exec (~1 ms of the child's time before Python
+starts; `/bin/true` started in 0.75 ms plain, 1.83 ms through `setpriv`), and the old
+session's `/proc` sweeps (switched off in an A/B: 0.6 ms less); the rest was not found.
 """,
     6: """
 **Why: CPU, not mcpvisor.** 50 Python processes must each import and start (~20 ms of CPU
