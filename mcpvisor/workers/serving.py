@@ -163,10 +163,10 @@ class Serving:
         t = self.spec.timeouts
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
-            nursery.start_soon(keeper.refresher, client)
+            keeper.start(nursery, client)
             if t.probe_interval is not None:
                 nursery.start_soon(self._probes, client, ready)
-            if ready.modern:
+            if ready.modern and not keeper.followed:
                 nursery.start_soon(keeper.listen, client, t.request)
             self._add_serving_task(client, ready)
             await self.ended.wait()

@@ -17,9 +17,11 @@ import trio
 from mcp import Client
 from mcp.client.session import IncomingMessage
 from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import ServerEvent
 from mcp_types import CONNECTION_CLOSED
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from mcpvisor.specs import ServerSpec
+from mcpvisor.specs import InProcessSpec, ServerSpec
 from mcpvisor.specs._logging import library_logger
 from mcpvisor.specs.secrets import Redactor
 from mcpvisor.workers.callbacks import ServerSide
@@ -28,7 +30,7 @@ from mcpvisor.workers.errors import StartError
 from mcpvisor.workers.link import Link
 from mcpvisor.workers.listing import first_catalog
 from mcpvisor.workers.opening import Opening, describe, open_client, start_error
-from mcpvisor.workers.refresh import CatalogKeeper
+from mcpvisor.workers.refresh import CatalogKeeper, listenable, served_bus
 from mcpvisor.workers.reports import Ready, WorkerExit, WorkerHooks
 from mcpvisor.workers.requests import Envelope
 from mcpvisor.workers.serving import Serving, link_verdict
@@ -138,6 +140,7 @@ class _Worker:
                         callbacks=self.s2c.client_kwargs(),
                     )
                     self.opening.link.on_lost = self._on_link_lost
+                    self._follow(client, stack)
                     ready, keeper = await self._ready(client)
                     await self.s2c.prepare(client, t.request)
                     if self.opening.link.lost.is_set():
@@ -214,10 +217,29 @@ class _Worker:
             log=self.log,
             redact=self.redact,
         )
+        keeper.followed = self.early.followed
         # Announced while the first listings were in flight: they may predate the change.
         if self.early.marked:
             keeper.mark(*self.early.marked)
         return Ready(catalog=catalog, pid=self.opening.link.pid), keeper
+
+    def _follow(self, client: Client, stack: AsyncExitStack) -> None:
+        """A 2026-era in-process session hears of list changes from its server's own bus
+        (see :mod:`~mcpvisor.workers.refresh`), from before its first listing on, so no
+        change can fall between the listing and the subscription."""
+        if not isinstance(self.spec, InProcessSpec):
+            return
+        if client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            return
+        kinds = listenable(client.server_capabilities)
+        bus = served_bus(self.spec.server) if kinds else None
+        if bus is None:
+            return
+        stack.callback(bus.subscribe(self._on_event))
+        self.early.followed = frozenset(kinds)
+
+    def _on_event(self, event: ServerEvent) -> None:
+        (self.keeper or self.early).on_event(event)
 
     def _serving(self) -> Serving:
         return Serving(
