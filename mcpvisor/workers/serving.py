@@ -20,6 +20,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED
 
 from mcpvisor.specs import ServerSpec
+from mcpvisor.workers.callbacks import SessionCallbacks
 from mcpvisor.workers.errors import RequestInterruptedError, RequestTimeoutError
 from mcpvisor.workers.health import probe_loop
 from mcpvisor.workers.link import Link
@@ -158,12 +159,18 @@ class Serving:
 
     # -- serving --------------------------------------------------------------------------
 
-    async def serve(self, client: Client, ready: Ready, keeper: CatalogKeeper) -> WorkerExit:
-        """Serve until a verdict, then fail whatever is pending and return the verdict."""
+    async def serve(
+        self, client: Client, ready: Ready, keeper: CatalogKeeper, s2c: SessionCallbacks
+    ) -> WorkerExit:
+        """Serve until a verdict, then fail whatever is pending and return the verdict.
+
+        The session's other tasks (refetching the catalog, following the host's
+        server-to-client state, probing) run in the same nursery and end with it."""
         t = self.spec.timeouts
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             keeper.start(nursery, client)
+            s2c.start(nursery, client, ready, t.request)
             if t.probe_interval is not None:
                 nursery.start_soon(self._probes, client, ready)
             if ready.modern and not keeper.followed:

@@ -80,9 +80,7 @@ async def run_worker(
 
     ``label`` names the server in logs and errors (default ``spec.name``).
     """
-    worker = _Worker(spec, requests, hooks or WorkerHooks(), label or spec.name)
-    side = server_side or ServerSide(worker.name)
-    worker.s2c = side.session(worker.name, redact=worker.redact)
+    worker = _Worker(spec, requests, hooks or WorkerHooks(), label or spec.name, server_side)
     return await worker.run(task_status)
 
 
@@ -101,14 +99,16 @@ class _Worker:
         requests: trio.MemoryReceiveChannel[Envelope],
         hooks: WorkerHooks,
         name: str,
+        server_side: ServerSide | None,
     ) -> None:
         self.spec = spec
         self.requests = requests
         self.hooks = hooks
         self.name = name
         self.redact = Redactor(spec)
-        self.s2c = ServerSide(name).session(name)
         self.log = _log.bind(server=name)
+        side = server_side or ServerSide(name)
+        self.s2c = side.session(name, redact=self.redact, log=self.log)
         self.opening = Opening()
         self.exit: WorkerExit | None = None
         self.keeper: CatalogKeeper | None = None
@@ -159,10 +159,7 @@ class _Worker:
                         pid=ready.pid,
                         tools=len(ready.catalog.tools),
                     )
-                    async with trio.open_nursery() as answering:
-                        answering.start_soon(self.s2c.run, client, ready, t.request)
-                        self.exit = await serving.serve(client, ready, keeper)
-                        answering.cancel_scope.cancel()
+                    self.exit = await serving.serve(client, ready, keeper, self.s2c)
                     life.deadline = trio.current_time() + t.shutdown
             if not started:
                 raise timed_out
@@ -182,6 +179,7 @@ class _Worker:
             if self.serving is not None and self.serving.exit is None:
                 self.serving.conclude(self._exit_from(leaves))
         finally:
+            self.s2c.stop()
             if self.serving is not None:
                 self.exit = self.serving.exit
                 self.serving.finish_pending(
