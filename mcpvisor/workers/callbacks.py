@@ -76,6 +76,9 @@ _STDLIB_METHOD: Final[dict[str, str]] = {
     "emergency": "critical",
 }
 
+_NONE: Final[frozenset[str]] = frozenset()
+"""Shared: each ``frozenset()`` call allocates an empty set of its own (216 bytes)."""
+
 _ROUTED: ContextVar[ClientHandlers | None] = ContextVar("mcpvisor_routed_handlers", default=None)
 
 
@@ -146,7 +149,7 @@ class ServerSide:
         self.server = server
         self.handlers = handlers
         self.on_updated = on_updated
-        self.subscriptions: frozenset[str] = frozenset()
+        self.subscriptions: frozenset[str] = _NONE
         self.roots_version = 0
         self.routed: ClientHandlers | None = None
         """Handlers an isolated session was opened with for one caller: they answer as routed."""
@@ -242,7 +245,7 @@ class SessionCallbacks:
         self.protocol_version: str | None = None
         self.log = _log.bind(server=label) if log is None else log
         self._bucket = _LogBucket()
-        self._applied_subscriptions: frozenset[str] = frozenset()
+        self._applied_subscriptions: frozenset[str] = _NONE
         self._level: LogLevel | None = None
         self._roots_version = side.roots_version
         self._following: _Following | None = None

@@ -40,6 +40,9 @@ from mcpvisor.workers.listing import refetch
 
 _LISTEN_RETRY_MAX = 30.0
 
+_NONE: frozenset[str] = frozenset()
+"""Shared: each ``frozenset()`` call allocates an empty set of its own (216 bytes)."""
+
 _NOTIFICATIONS: dict[type[Any], str] = {
     types.ToolListChangedNotification: "tools",
     types.ResourceListChangedNotification: "resources",
@@ -121,13 +124,13 @@ class CatalogKeeper:
         self._redact = redact
         self._dirty: dict[str, bool] = {}
         """Kinds to refetch, each with whether the server announced a change to it."""
-        self._listening: frozenset[str] = frozenset()
+        self._listening: frozenset[str] = _NONE
         """Kinds an open ``listen`` subscription reports."""
         self._nursery: trio.Nursery | None = None
         self._client: Client | None = None
         self._refreshing = False
         self._evict: Callable[[ServerEvent], Awaitable[None]] | None = None
-        self.followed: frozenset[str] = frozenset()
+        self.followed: tuple[str, ...] = ()
         """Kinds the server's bus reports (:meth:`on_event`); a ``listen`` stream is not needed."""
 
     def mark(self, *kinds: str, announced: bool = True) -> None:
@@ -254,7 +257,7 @@ class CatalogKeeper:
                 self._log.debug("server.listen_lost", error=self._redact(str(error)))
             finally:
                 # Notifications count again; a check catches any ignored while subscribing.
-                self._listening = frozenset()
+                self._listening = _NONE
                 self.mark(*kinds, announced=False)
             await trio.sleep(delay)
             delay = min(delay * 2, _LISTEN_RETRY_MAX)

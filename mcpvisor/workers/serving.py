@@ -86,10 +86,12 @@ class Serving:
         self.link = link
         self.http = http
         self.exit: WorkerExit | None = None
-        self.inflight: set[Envelope] = set()
+        self.inflight: dict[Envelope, None] = {}
+        """Envelopes being served (a dict: an idle worker's empty one costs a third of a set's)."""
         self.ended = trio.Event()
         self.drain = False
-        self.drained = trio.Event()
+        self.drained: trio.Event | None = None
+        """Set once a lost link's calls in flight have all collected their answers."""
         self.nursery: trio.Nursery | None = None
         self.tasks = 0
         self.idle = 0
@@ -127,8 +129,8 @@ class Serving:
         self._fail_queued(exit.cause)
         if not drain:
             self._interrupt_inflight(exit.cause)
-        if not self.inflight:
-            self.drained.set()
+        if drain and self.inflight:
+            self.drained = trio.Event()
         self.ended.set()
 
     def on_link_lost(self, link: Link) -> None:
@@ -178,8 +180,9 @@ class Serving:
             self._add_serving_task(client, ready)
             await self.ended.wait()
             if self.drain:
-                with trio.move_on_after(_ANSWER_GRACE):
-                    await self.drained.wait()
+                if self.drained is not None:
+                    with trio.move_on_after(_ANSWER_GRACE):
+                        await self.drained.wait()
                 # Still before teardown: the transport's cleanup starts when serving ends.
                 self._report_lost()
             assert self.exit is not None
@@ -204,10 +207,14 @@ class Serving:
         while self.exit is None:
             self.idle += 1
             try:
-                # A queued envelope is taken without yielding; only an empty queue blocks.
+                # A queued envelope is taken without yielding; only an empty queue blocks,
+                # outside the except clause, which would keep the WouldBlock and its traceback
+                # alive for as long as the worker is idle.
                 try:
                     envelope = requests.receive_nowait()
                 except trio.WouldBlock:
+                    envelope = None
+                if envelope is None:
                     envelope = await requests.receive()
             except (trio.EndOfChannel, trio.ClosedResourceError):
                 self._finish(WorkerExit("stopped", STOPPED))
@@ -238,7 +245,7 @@ class Serving:
         )
         if deadline < scope.deadline:
             scope.deadline = deadline
-        self.inflight.add(envelope)
+        self.inflight[envelope] = None
         tokens = _apply(envelope.context)
         try:
             with scope:
@@ -262,8 +269,8 @@ class Serving:
             _restore(tokens)
             # Unanswered means the worker itself is ending: its cleanup answers the reply.
             if envelope.reply.done:
-                self.inflight.discard(envelope)
-                if self.exit is not None and not self.inflight:
+                self.inflight.pop(envelope, None)
+                if self.drained is not None and not self.inflight:
                     self.drained.set()
 
     def _on_mcp_error(self, envelope: Envelope, error: MCPError) -> None:
@@ -271,7 +278,7 @@ class Serving:
             self._session_gone(error)
         elif error.code == CONNECTION_CLOSED:
             # The link's own verdict (with the exit status) is usually in by now.
-            if self.link.lost.is_set():
+            if self.link.lost:
                 self._finish(link_verdict(self.link, self.redact), drain=True)
             else:
                 cause = f"the connection closed ({self.server_text(error)})"

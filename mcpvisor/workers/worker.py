@@ -111,9 +111,8 @@ class _Worker:
         self.s2c = side.session(name, redact=self.redact, log=self.log)
         self.opening = Opening()
         self.exit: WorkerExit | None = None
-        self.keeper: CatalogKeeper | None = None
-        self.early = CatalogKeeper(EMPTY_CATALOG, None, time_limit=0, log=self.log, redact=str)
-        """Collects list changes announced before the first catalog was built."""
+        self.keeper = CatalogKeeper(EMPTY_CATALOG, None, time_limit=0, log=self.log, redact=str)
+        """Until the first catalog, one that only collects the list changes announced meanwhile."""
         self.serving: Serving | None = None
 
     async def run(self, task_status: trio.TaskStatus[Ready]) -> WorkerExit:
@@ -124,9 +123,6 @@ class _Worker:
         # One scope bounds the start, then (after serving) the teardown; a scope of its own
         # around either would exit out of order with the session's nurseries.
         life = trio.CancelScope(deadline=trio.current_time() + start_bound)
-        timed_out = StartError(
-            self.name, "timeout", f"connect and initialize did not finish within {start_bound:g}s"
-        )
         try:
             with life:
                 async with AsyncExitStack() as stack:
@@ -143,13 +139,13 @@ class _Worker:
                     self._follow(client, stack)
                     ready, keeper = await self._ready(client)
                     await self.s2c.prepare(client, t.request)
-                    if self.opening.link.lost.is_set():
+                    if self.opening.link.lost:
                         raise self._start_error([])
                     life.deadline = math.inf
                     if life.cancel_called:
                         # The start bound passed as the start finished: the cancellation
                         # is already on its way, so this start failed.
-                        raise timed_out
+                        raise self._timed_out(start_bound)
                     serving = self.serving = self._serving()
                     started = True
                     task_status.started(ready)
@@ -162,7 +158,7 @@ class _Worker:
                     self.exit = await serving.serve(client, ready, keeper, self.s2c)
                     life.deadline = trio.current_time() + t.shutdown
             if not started:
-                raise timed_out
+                raise self._timed_out(start_bound)
         except StartError as error:
             self.log.info("server.start_failed", kind=error.kind, cause=error.cause)
             raise
@@ -173,7 +169,7 @@ class _Worker:
             if not started:
                 # The SDK may turn the deadline's cancellation into an error of its own.
                 expired = life.cancel_called
-                failure = timed_out if expired else self._start_error(leaves)
+                failure = self._timed_out(start_bound) if expired else self._start_error(leaves)
                 self.log.info("server.start_failed", kind=failure.kind, cause=failure.cause)
                 raise failure from None
             if self.serving is not None and self.serving.exit is None:
@@ -208,6 +204,7 @@ class _Worker:
                 "protocol",
                 f"tools/list failed: {self.redact(error.error.message)[:500]}",
             ) from None
+        early = self.keeper
         keeper = self.keeper = CatalogKeeper(
             catalog,
             self.hooks.on_catalog,
@@ -215,10 +212,10 @@ class _Worker:
             log=self.log,
             redact=self.redact,
         )
-        keeper.followed = self.early.followed
+        keeper.followed = early.followed
         # Announced while the first listings were in flight: they may predate the change.
-        if self.early.marked:
-            keeper.mark(*self.early.marked)
+        if early.marked:
+            keeper.mark(*early.marked)
         return Ready(catalog=catalog, pid=self.opening.link.pid), keeper
 
     def _follow(self, client: Client, stack: AsyncExitStack) -> None:
@@ -234,10 +231,10 @@ class _Worker:
         if bus is None:
             return
         stack.callback(bus.subscribe(self._on_event))
-        self.early.followed = frozenset(kinds)
+        self.keeper.followed = kinds
 
     def _on_event(self, event: ServerEvent) -> None:
-        (self.keeper or self.early).on_event(event)
+        self.keeper.on_event(event)
 
     def _serving(self) -> Serving:
         return Serving(
@@ -256,17 +253,22 @@ class _Worker:
         if self.serving is not None:
             self.serving.on_link_lost(link)
 
+    def _timed_out(self, bound: float) -> StartError:
+        return StartError(
+            self.name, "timeout", f"connect and initialize did not finish within {bound:g}s"
+        )
+
     def _start_error(self, leaves: list[BaseException]) -> StartError:
         return start_error(self.spec, self.opening, leaves, name=self.name, redact=self.redact)
 
     def _exit_from(self, leaves: list[BaseException]) -> WorkerExit:
-        if self.opening.link.lost.is_set():
+        if self.opening.link.lost:
             return link_verdict(self.opening.link, self.redact)
         return WorkerExit("abnormal", f"the session failed: {describe(leaves, self.redact)}")
 
     async def _on_message(self, message: IncomingMessage) -> None:
         self.s2c.on_message(message)
-        if (self.keeper or self.early).notice(message):
+        if self.keeper.notice(message):
             pass
         elif isinstance(message, Exception):
             self.log.debug("server.transport_error", error=describe([message], self.redact))
