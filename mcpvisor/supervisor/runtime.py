@@ -91,6 +91,7 @@ from mcpvisor.workers import (
 )
 from mcpvisor.workers.catalog import CATALOG_PARTS, EMPTY_CATALOG, Catalog, CatalogPart
 from mcpvisor.workers.operations import OPERATIONS, Operation
+from mcpvisor.workers.requests import Mailbox
 
 log = library_logger()
 
@@ -168,8 +169,8 @@ class _Slot:
     transport: str
     isolated_of: str | None = None
     generation: int = 0
-    send: trio.MemorySendChannel[Envelope] | None = None
-    queue: trio.MemoryReceiveChannel[Envelope] | None = None
+    send: Mailbox[Envelope] | None = None
+    queue: Mailbox[Envelope] | None = None
     scope: trio.CancelScope | None = None
     worker_done: trio.Event = attrs.Factory(_set_event)
     ready: Ready | None = None
@@ -483,12 +484,12 @@ class Supervisor:
         self._stop_worker(slot, "the server is restarting")
         slot.generation += 1
         capacity = max(1, slot.spec.max_concurrency)
-        send, receive = trio.open_memory_channel[Envelope](capacity)
-        slot.send, slot.queue = send, receive
+        mailbox = Mailbox[Envelope](capacity)
+        slot.send = slot.queue = mailbox
         slot.scope = trio.CancelScope()
         slot.worker_done = trio.Event()
         self._spawn(
-            self._worker_task, name, slot, slot.generation, receive, slot.scope, slot.worker_done
+            self._worker_task, name, slot, slot.generation, mailbox, slot.scope, slot.worker_done
         )
 
     def _stop_worker(self, slot: _Slot, cause: str) -> None:
@@ -544,7 +545,7 @@ class Supervisor:
         name: str,
         slot: _Slot,
         generation: int,
-        receive: trio.MemoryReceiveChannel[Envelope],
+        receive: Mailbox[Envelope],
         scope: trio.CancelScope,
         done: trio.Event,
     ) -> None:
@@ -822,7 +823,7 @@ class Supervisor:
         assert bound.cancelled_caught
         raise RequestTimeoutError(name, operation.name, limit)
 
-    def _ready_send(self, name: str, slot: _Slot) -> trio.MemorySendChannel[Envelope] | None:
+    def _ready_send(self, name: str, slot: _Slot) -> Mailbox[Envelope] | None:
         """The worker's channel if a request can be handed to it now, without waiting."""
         send = slot.send
         if send is None or self._closing or slot.removed:
@@ -831,9 +832,7 @@ class Supervisor:
             return None
         return send
 
-    async def _acquire(
-        self, name: str, slot: _Slot, call: RequestCall | None
-    ) -> trio.MemorySendChannel[Envelope]:
+    async def _acquire(self, name: str, slot: _Slot, call: RequestCall | None) -> Mailbox[Envelope]:
         began: float | None = None
         try:
             while True:
@@ -860,7 +859,7 @@ class Supervisor:
         self,
         name: str,
         slot: _Slot,
-        send: trio.MemorySendChannel[Envelope],
+        send: Mailbox[Envelope],
         operation: Operation,
         deadline: float,
         call: RequestCall | None,

@@ -27,7 +27,7 @@ from mcpvisor.workers.link import Link
 from mcpvisor.workers.refresh import CatalogKeeper
 from mcpvisor.workers.remote import HttpStatusLog, is_session_gone
 from mcpvisor.workers.reports import ExitKind, Ready, WorkerExit, WorkerHooks
-from mcpvisor.workers.requests import Envelope
+from mcpvisor.workers.requests import Envelope, Inbox
 
 _ANSWER_GRACE = 1.0
 """After a link is lost, how long in-flight calls may take to collect answers already read.
@@ -68,7 +68,7 @@ class Serving:
     def __init__(
         self,
         spec: ServerSpec,
-        requests: trio.MemoryReceiveChannel[Envelope],
+        requests: Inbox[Envelope],
         hooks: WorkerHooks,
         *,
         name: str,

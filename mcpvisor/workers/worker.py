@@ -32,7 +32,7 @@ from mcpvisor.workers.listing import first_catalog
 from mcpvisor.workers.opening import Opening, describe, open_client, start_error
 from mcpvisor.workers.refresh import CatalogKeeper, listenable, served_bus
 from mcpvisor.workers.reports import Ready, WorkerExit, WorkerHooks
-from mcpvisor.workers.requests import Envelope
+from mcpvisor.workers.requests import Envelope, Inbox
 from mcpvisor.workers.serving import Serving, link_verdict
 
 _log = library_logger()
@@ -40,7 +40,7 @@ _log = library_logger()
 
 async def run_worker(
     spec: ServerSpec,
-    requests: trio.MemoryReceiveChannel[Envelope],
+    requests: Inbox[Envelope],
     hooks: WorkerHooks | None = None,
     *,
     label: str | None = None,
@@ -96,7 +96,7 @@ class _Worker:
     def __init__(
         self,
         spec: ServerSpec,
-        requests: trio.MemoryReceiveChannel[Envelope],
+        requests: Inbox[Envelope],
         hooks: WorkerHooks,
         name: str,
         server_side: ServerSide | None,
