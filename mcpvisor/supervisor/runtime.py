@@ -196,8 +196,12 @@ class _Slot:
             self._changed = None
 
 
-class _ReadyReport:
-    """The ``task_status`` a worker reports readiness through, routed into the core."""
+class _Report:
+    """What one worker tells the runtime, tagged with its server and generation: the
+    ``task_status`` it reports readiness through, and its catalog and loss hooks (bound
+    methods of one small object rather than two closures per worker)."""
+
+    __slots__ = ("_generation", "_name", "_supervisor")
 
     def __init__(self, supervisor: Supervisor, name: str, generation: int) -> None:
         self._supervisor = supervisor
@@ -207,6 +211,12 @@ class _ReadyReport:
     def started(self, value: Ready | None = None) -> None:
         assert value is not None
         self._supervisor._on_ready(self._name, self._generation, value)
+
+    def on_catalog(self, catalog: Catalog, parts: frozenset[CatalogPart]) -> None:
+        self._supervisor._on_catalog(self._name, self._generation, catalog, parts)
+
+    def on_lost(self, cause: str, kind: str) -> None:
+        self._supervisor._on_lost(self._name, self._generation, cause, kind)
 
 
 def _outcome(error: BaseException | None) -> RequestOutcome:
@@ -549,10 +559,8 @@ class Supervisor:
         scope: trio.CancelScope,
         done: trio.Event,
     ) -> None:
-        hooks = WorkerHooks(
-            on_catalog=lambda catalog, parts: self._on_catalog(name, generation, catalog, parts),
-            on_lost=lambda cause, kind: self._on_lost(name, generation, cause, kind),
-        )
+        report = _Report(self, name, generation)
+        hooks = WorkerHooks(on_catalog=report.on_catalog, on_lost=report.on_lost)
         try:
             with scope:
                 try:
@@ -562,7 +570,7 @@ class Supervisor:
                         hooks,
                         label=name,
                         server_side=self.answering.side(name, slot.spec),
-                        task_status=_ReadyReport(self, name, generation),
+                        task_status=report,
                     )
                 except StartError as error:
                     self._report(

@@ -42,7 +42,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from mcpvisor.specs._logging import library_logger
+from mcpvisor.specs._logging import server_logger
 from mcpvisor.specs.handlers import (
     LOG_LEVELS,
     NO_HANDLERS,
@@ -56,8 +56,6 @@ if TYPE_CHECKING:
     from mcp import Client
 
     from mcpvisor.workers.reports import Ready
-
-_log = library_logger()
 
 LOG_RATE: Final = 200.0
 """Server log records per second a session turns into structlog records (sustained)."""
@@ -139,6 +137,18 @@ class ServerSide:
     it when they open a session and follow it while they serve.
     """
 
+    __slots__ = (
+        "_changed",
+        "_idle",
+        "handlers",
+        "on_updated",
+        "roots_version",
+        "routed",
+        "server",
+        "subscriptions",
+        "version",
+    )
+
     def __init__(
         self,
         server: str,
@@ -215,6 +225,8 @@ class ServerSide:
 class _LogBucket:
     """A token bucket on trio's clock: at most :data:`LOG_BURST` at once, :data:`LOG_RATE`/s."""
 
+    __slots__ = ("dropped", "stamp", "tokens")
+
     def __init__(self) -> None:
         self.tokens = float(LOG_BURST)
         self.stamp = -math.inf
@@ -235,6 +247,21 @@ class _LogBucket:
 class SessionCallbacks:
     """The SDK callbacks of one session, and the task that keeps its state as the host wants."""
 
+    __slots__ = (
+        "_applied_subscriptions",
+        "_bucket",
+        "_following",
+        "_level",
+        "_roots_version",
+        "_running",
+        "handlers",
+        "label",
+        "log",
+        "protocol_version",
+        "redact",
+        "side",
+    )
+
     def __init__(
         self, side: ServerSide, label: str, redact: Callable[[str], str], log: Any = None
     ) -> None:
@@ -243,7 +270,7 @@ class SessionCallbacks:
         self.redact = redact
         self.handlers = side.handlers
         self.protocol_version: str | None = None
-        self.log = _log.bind(server=label) if log is None else log
+        self.log = server_logger(label) if log is None else log
         self._bucket = _LogBucket()
         self._applied_subscriptions: frozenset[str] = _NONE
         self._level: LogLevel | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import math
+from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 import attrs
@@ -74,7 +75,7 @@ class Mailbox(Generic[T]):
             await trio.lowlevel.cancel_shielded_checkpoint()
             return
         while True:
-            await _park(self._senders)
+            await trio.lowlevel.wait_task_rescheduled(_park(self._senders))
             try:
                 self.send_nowait(item)
             except trio.WouldBlock:
@@ -102,7 +103,7 @@ class Mailbox(Generic[T]):
             await trio.lowlevel.cancel_shielded_checkpoint()
             return item
         while True:
-            await _park(self._receivers)
+            await trio.lowlevel.wait_task_rescheduled(_park(self._receivers))
             try:
                 return self.receive_nowait()
             except trio.WouldBlock:
@@ -123,8 +124,10 @@ def _wake_one(waiting: dict[trio.lowlevel.Task, None]) -> None:
         trio.lowlevel.reschedule(task)
 
 
-async def _park(waiting: dict[trio.lowlevel.Task, None]) -> None:
-    """Wait until :func:`_wake_one` (or a cancellation, which leaves no trace)."""
+def _park(waiting: dict[trio.lowlevel.Task, None]) -> Callable[[object], trio.lowlevel.Abort]:
+    """Put the current task in ``waiting`` until :func:`_wake_one`; the abort function to wait
+    with, so that a cancellation leaves no trace. (A function, not a coroutine: an idle
+    worker's waiting serving task keeps no frame of it.)"""
     task = trio.lowlevel.current_task()
     waiting[task] = None
 
@@ -132,7 +135,7 @@ async def _park(waiting: dict[trio.lowlevel.Task, None]) -> None:
         waiting.pop(task, None)
         return trio.lowlevel.Abort.SUCCEEDED
 
-    await trio.lowlevel.wait_task_rescheduled(abort)
+    return abort
 
 
 class Reply:

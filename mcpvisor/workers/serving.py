@@ -65,6 +65,25 @@ def link_verdict(link: Link, redact: Callable[[str], str]) -> WorkerExit:
 class Serving:
     """Serves a worker's channel on one session until a verdict ends it (see the module)."""
 
+    __slots__ = (
+        "drain",
+        "drained",
+        "ended",
+        "exit",
+        "hooks",
+        "http",
+        "idle",
+        "inflight",
+        "link",
+        "log",
+        "name",
+        "nursery",
+        "redact",
+        "requests",
+        "spec",
+        "tasks",
+    )
+
     def __init__(
         self,
         spec: ServerSpec,

@@ -11,7 +11,9 @@ business.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import AsyncExitStack
+from typing import Any
 
 import trio
 from mcp import Client
@@ -22,7 +24,7 @@ from mcp_types import CONNECTION_CLOSED
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcpvisor.specs import InProcessSpec, ServerSpec
-from mcpvisor.specs._logging import library_logger
+from mcpvisor.specs._logging import server_logger
 from mcpvisor.specs.secrets import Redactor
 from mcpvisor.workers.callbacks import ServerSide
 from mcpvisor.workers.catalog import EMPTY_CATALOG
@@ -34,8 +36,6 @@ from mcpvisor.workers.refresh import CatalogKeeper, listenable, served_bus
 from mcpvisor.workers.reports import Ready, WorkerExit, WorkerHooks
 from mcpvisor.workers.requests import Envelope, Inbox
 from mcpvisor.workers.serving import Serving, link_verdict
-
-_log = library_logger()
 
 
 async def run_worker(
@@ -90,8 +90,33 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
+class _ExitStack(AsyncExitStack):
+    """An ``AsyncExitStack`` whose callbacks are kept in a list: its own deque preallocates a
+    block of 64 entries (~760 bytes), and every idle worker holds a stack with two or three.
+    The stack only appends and pops them, which a list does as well."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._exit_callbacks: Any = []
+
+
 class _Worker:
     """Starts a session, hands it to :class:`Serving`, and turns its end into a verdict."""
+
+    __slots__ = (
+        "exit",
+        "hooks",
+        "keeper",
+        "log",
+        "name",
+        "opening",
+        "redact",
+        "requests",
+        "s2c",
+        "serving",
+        "spec",
+        "unsubscribe",
+    )
 
     def __init__(
         self,
@@ -106,7 +131,7 @@ class _Worker:
         self.hooks = hooks
         self.name = name
         self.redact = Redactor(spec)
-        self.log = _log.bind(server=name)
+        self.log = server_logger(name)
         side = server_side or ServerSide(name)
         self.s2c = side.session(name, redact=self.redact, log=self.log)
         self.opening = Opening()
@@ -114,6 +139,8 @@ class _Worker:
         self.keeper = CatalogKeeper(EMPTY_CATALOG, None, time_limit=0, log=self.log, redact=str)
         """Until the first catalog, one that only collects the list changes announced meanwhile."""
         self.serving: Serving | None = None
+        self.unsubscribe: Callable[[], None] | None = None
+        """Ends the subscription to an in-process server's bus (see :meth:`_follow`)."""
 
     async def run(self, task_status: trio.TaskStatus[Ready]) -> WorkerExit:
         t = self.spec.timeouts
@@ -125,7 +152,7 @@ class _Worker:
         life = trio.CancelScope(deadline=trio.current_time() + start_bound)
         try:
             with life:
-                async with AsyncExitStack() as stack:
+                async with _ExitStack() as stack:
                     client = await open_client(
                         self.spec,
                         stack,
@@ -136,7 +163,7 @@ class _Worker:
                         callbacks=self.s2c.client_kwargs(),
                     )
                     self.opening.link.on_lost = self._on_link_lost
-                    self._follow(client, stack)
+                    self._follow(client)
                     ready, keeper = await self._ready(client)
                     await self.s2c.prepare(client, t.request)
                     if self.opening.link.lost:
@@ -176,6 +203,7 @@ class _Worker:
                 self.serving.conclude(self._exit_from(leaves))
         finally:
             self.s2c.stop()
+            self._unsubscribe()
             if self.serving is not None:
                 self.exit = self.serving.exit
                 self.serving.finish_pending(
@@ -218,7 +246,7 @@ class _Worker:
             keeper.mark(*early.marked)
         return Ready(catalog=catalog, pid=self.opening.link.pid), keeper
 
-    def _follow(self, client: Client, stack: AsyncExitStack) -> None:
+    def _follow(self, client: Client) -> None:
         """A 2026-era in-process session hears of list changes from its server's own bus
         (see :mod:`~mcpvisor.workers.refresh`), from before its first listing on, so no
         change can fall between the listing and the subscription."""
@@ -230,8 +258,17 @@ class _Worker:
         bus = served_bus(self.spec.server) if kinds else None
         if bus is None:
             return
-        stack.callback(bus.subscribe(self._on_event))
+        self.unsubscribe = bus.subscribe(self._on_event)
         self.keeper.followed = kinds
+
+    def _unsubscribe(self) -> None:
+        unsubscribe, self.unsubscribe = self.unsubscribe, None
+        if unsubscribe is None:
+            return
+        try:
+            unsubscribe()
+        except Exception:  # a bus of the host's own: its failure is not the session's
+            self.log.exception("server.unsubscribe_failed")
 
     def _on_event(self, event: ServerEvent) -> None:
         self.keeper.on_event(event)
