@@ -178,10 +178,13 @@ class CatalogKeeper:
         self._spawn()
 
     def _spawn(self) -> None:
-        if self._refreshing or not self._dirty or self._nursery is None:
+        nursery = self._nursery
+        if self._refreshing or not self._dirty or nursery is None:
+            return
+        if nursery.cancel_scope.cancel_called:  # serving is over
             return
         try:
-            self._nursery.start_soon(self._refresher)
+            nursery.start_soon(self._refresher)
         except RuntimeError:  # the session is over: nothing to refetch for
             return
         self._refreshing = True
@@ -256,8 +259,11 @@ class CatalogKeeper:
             except (SubscriptionLost, TimeoutError) as error:
                 self._log.debug("server.listen_lost", error=self._redact(str(error)))
             finally:
-                # Notifications count again; a check catches any ignored while subscribing.
+                # Notifications count again; a check catches any ignored while subscribing,
+                # unless this task is being cancelled: the session is ending, and a refetch
+                # started now would only fail on the closing connection.
                 self._listening = _NONE
-                self.mark(*kinds, announced=False)
+                if trio.current_effective_deadline() != -math.inf:
+                    self.mark(*kinds, announced=False)
             await trio.sleep(delay)
             delay = min(delay * 2, _LISTEN_RETRY_MAX)
