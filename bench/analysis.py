@@ -101,18 +101,18 @@ for the figure alone.
 each start an `importlib.metadata` lookup, both in the event loop's thread: now done once.
 What remains per restart is the full `fork()` a `preexec_fn` forces (for `PR_SET_PDEATHSIG`;
 the cold start's `open_process` uses `vfork`) and the old session's `/proc` sweep.
-**Session 3 (2026-12-02).** The spawn no longer needs a `preexec_fn`: util-linux's
-`setpriv --pdeathsig KILL` sets the death signal and execs the server, so CPython vforks
-(`Popen` returns in ~0.2 ms; the full fork took 1.8-4.5 ms in the same A/B, growing with the
-host's heap). The fork stays in the forker threads: under the CPU contention of 50 servers
-starting, each spawn waits milliseconds for its child to be scheduled and exec, and in
-Trio's own thread those waits added up (start of 50 at load ~3.5: 863 ms from Trio's thread,
-719 ms from the forker threads, median of 6 each, alternating). Quiet machine, `--only 5` three times: 1.056, 1.105 and 1.208
-(the last while other jobs started), against 1.66 in the last full run. Spawning from Trio's
-thread or from a forker thread made no difference (A/B in one process, 55 restarts each:
-29.6 vs 28.5 ms, then 32.1 vs 30.2 ms). What is left, 1.5-5 ms: ~0.75 ms from SIGKILL to
-the kernel's end-of-file, `setpriv`'s own exec (~1 ms of the child's time before Python
-starts; `/bin/true` started in 0.75 ms plain, 1.83 ms through `setpriv`), and the old
+**Session 3 (2026-12-02).** The spawn no longer needs a `preexec_fn`: util-linux's `setpriv
+--pdeathsig KILL` sets the death signal and execs the server, so CPython vforks (`Popen`
+returns in ~0.2 ms; the full fork took 1.8-4.5 ms in the same A/B, growing with the host's
+heap). The fork stays in the forker threads: under the CPU contention of 50 servers starting,
+each spawn waits milliseconds for its child to be scheduled and exec, and in Trio's own thread
+those waits added up (start of 50 at load ~3.5: 863 ms from Trio's thread, 719 ms from the
+forker threads, median of 6 each, alternating). Quiet machine, `--only 5` three times: 1.056,
+1.105 and 1.208 (the last while other jobs started), against 1.66 in the last full run.
+Spawning from Trio's thread or from a forker thread made no difference (A/B in one process, 55
+restarts each: 29.6 vs 28.5 ms, then 32.1 vs 30.2 ms). What is left, 1.5-5 ms: ~0.75 ms from
+SIGKILL to the kernel's end-of-file, `setpriv`'s own exec (~1 ms of the child's time before
+Python starts; `/bin/true` started in 0.75 ms plain, 1.83 ms through `setpriv`), and the old
 session's `/proc` sweeps (switched off in an A/B: 0.6 ms less); the rest was not found.
 """,
     6: """

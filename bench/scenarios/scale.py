@@ -11,9 +11,10 @@ Three phases, each torn down before the next:
 3. The same measure for 1000 raw ``mcp.Client`` sessions to the same server objects, each held
    by its own task with its tool list kept, which is the least a host can do to hold them.
 
-(2) minus (3), per server, is mcpvisor's own cost per idle worker: the worker's tasks, its
-channel, its slot, its lifecycle record, and its ``subscriptions/listen`` stream (both ends:
-the in-process server's end of that stream is allocated only because mcpvisor listens).
+(2) minus (3), per server, is mcpvisor's own cost per idle worker: the worker's two tasks
+(its own and one serving task), its mailbox, its slot, its lifecycle record, its catalog
+(every listing, where the raw side keeps only its tools) and its subscription to the
+in-process server's bus (which stands in for a ``subscriptions/listen`` stream to itself).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ default: warnings and above on stderr) decides what shows.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -36,3 +37,25 @@ class _LibraryLogger:
 def library_logger() -> Any:
     """The logger every mcpvisor module logs through (named ``mcpvisor``)."""
     return _LibraryLogger()
+
+
+class _ServerLogger:
+    """The library logger with ``server=`` on every line: what ``bind(server=...)`` gives,
+    without a bound logger and its context dict kept per worker (~400 bytes each), and with
+    the backend picked at each call as :class:`_LibraryLogger` does."""
+
+    __slots__ = ("_server",)
+
+    def __init__(self, server: str) -> None:
+        self._server = server
+
+    def __getattr__(self, name: str) -> Any:
+        return functools.partial(getattr(_library, name), server=self._server)
+
+
+_library = _LibraryLogger()
+
+
+def server_logger(server: str) -> Any:
+    """The library logger for lines about ``server``: each carries ``server=server``."""
+    return _ServerLogger(server)

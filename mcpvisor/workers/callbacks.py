@@ -8,9 +8,10 @@ Two objects, with two lifetimes:
 - :class:`SessionCallbacks` lives for one session. Its methods are the ``sampling_callback``,
   ``elicitation_callback``, ``list_roots_callback`` and ``logging_callback`` of the SDK
   ``Client``; only those with a handler behind them are passed, so the session advertises
-  exactly those capabilities. Its :meth:`~SessionCallbacks.run` task re-applies the
-  :class:`ServerSide` state when the session is ready (log level, subscriptions, roots) and
-  follows later changes.
+  exactly those capabilities. It re-applies the :class:`ServerSide` state when the session is
+  ready (log level, subscriptions, roots) and follows later changes, in a task that runs only
+  while there is something to apply or a ``listen`` stream to hold
+  (:meth:`~SessionCallbacks.start`).
 
 A request may carry handlers of its own (:func:`routed`): they answer the questions the server
 asks while that request runs, where the transport says which request asked. The 2026-07-28
@@ -22,6 +23,7 @@ through an isolated session instead (see :func:`can_route`).
 
 from __future__ import annotations
 
+import contextvars
 import json
 import math
 from collections import deque
@@ -40,7 +42,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from mcpvisor.specs._logging import library_logger
+from mcpvisor.specs._logging import server_logger
 from mcpvisor.specs.handlers import (
     LOG_LEVELS,
     NO_HANDLERS,
@@ -54,8 +56,6 @@ if TYPE_CHECKING:
     from mcp import Client
 
     from mcpvisor.workers.reports import Ready
-
-_log = library_logger()
 
 LOG_RATE: Final = 200.0
 """Server log records per second a session turns into structlog records (sustained)."""
@@ -73,6 +73,9 @@ _STDLIB_METHOD: Final[dict[str, str]] = {
     "alert": "critical",
     "emergency": "critical",
 }
+
+_NONE: Final[frozenset[str]] = frozenset()
+"""Shared: each ``frozenset()`` call allocates an empty set of its own (216 bytes)."""
 
 _ROUTED: ContextVar[ClientHandlers | None] = ContextVar("mcpvisor_routed_handlers", default=None)
 
@@ -134,6 +137,18 @@ class ServerSide:
     it when they open a session and follow it while they serve.
     """
 
+    __slots__ = (
+        "_changed",
+        "_idle",
+        "handlers",
+        "on_updated",
+        "roots_version",
+        "routed",
+        "server",
+        "subscriptions",
+        "version",
+    )
+
     def __init__(
         self,
         server: str,
@@ -144,11 +159,15 @@ class ServerSide:
         self.server = server
         self.handlers = handlers
         self.on_updated = on_updated
-        self.subscriptions: frozenset[str] = frozenset()
+        self.subscriptions: frozenset[str] = _NONE
         self.roots_version = 0
         self.routed: ClientHandlers | None = None
         """Handlers an isolated session was opened with for one caller: they answer as routed."""
-        self._changed = trio.Event()
+        self.version = 0
+        """Counts changes, so a session applying them can tell whether another came meanwhile."""
+        self._changed: trio.Event | None = None
+        self._idle: dict[SessionCallbacks, None] = {}
+        """Live sessions with nothing to apply: each starts its task again at the next change."""
 
     # -- what the host changes ------------------------------------------------------------
 
@@ -181,20 +200,32 @@ class ServerSide:
             self._bump()
 
     def _bump(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
+        self.version += 1
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+        idle, self._idle = self._idle, {}
+        for session in idle:
+            session._spawn()
 
     async def wait_changed(self) -> None:
         """Return at the next change."""
+        if self._changed is None:
+            self._changed = trio.Event()
         await self._changed.wait()
 
-    def session(self, label: str, *, redact: Callable[[str], str] = str) -> SessionCallbacks:
-        """The callbacks for one new session of this server, labelled ``label``."""
-        return SessionCallbacks(self, label, redact)
+    def session(
+        self, label: str, *, redact: Callable[[str], str] = str, log: Any = None
+    ) -> SessionCallbacks:
+        """The callbacks for one new session of this server, labelled ``label``, logging to
+        ``log`` (default: the library logger bound to ``label``)."""
+        return SessionCallbacks(self, label, redact, log)
 
 
 class _LogBucket:
     """A token bucket on trio's clock: at most :data:`LOG_BURST` at once, :data:`LOG_RATE`/s."""
+
+    __slots__ = ("dropped", "stamp", "tokens")
 
     def __init__(self) -> None:
         self.tokens = float(LOG_BURST)
@@ -216,17 +247,36 @@ class _LogBucket:
 class SessionCallbacks:
     """The SDK callbacks of one session, and the task that keeps its state as the host wants."""
 
-    def __init__(self, side: ServerSide, label: str, redact: Callable[[str], str]) -> None:
+    __slots__ = (
+        "_applied_subscriptions",
+        "_bucket",
+        "_following",
+        "_level",
+        "_roots_version",
+        "_running",
+        "handlers",
+        "label",
+        "log",
+        "protocol_version",
+        "redact",
+        "side",
+    )
+
+    def __init__(
+        self, side: ServerSide, label: str, redact: Callable[[str], str], log: Any = None
+    ) -> None:
         self.side = side
         self.label = label
         self.redact = redact
         self.handlers = side.handlers
         self.protocol_version: str | None = None
-        self.log = _log.bind(server=label)
+        self.log = server_logger(label) if log is None else log
         self._bucket = _LogBucket()
-        self._applied_subscriptions: frozenset[str] = frozenset()
+        self._applied_subscriptions: frozenset[str] = _NONE
         self._level: LogLevel | None = None
         self._roots_version = side.roots_version
+        self._following: _Following | None = None
+        self._running = False
 
     # -- the Client's keyword arguments -------------------------------------------------------
 
@@ -417,24 +467,56 @@ class SessionCallbacks:
         self._level = level
         await self._sync_subscriptions(client, caps, timeout)
 
-    async def run(self, client: Client, ready: Ready, timeout: float) -> None:
-        """Follow the host's changes on a ready session until cancelled (see :meth:`prepare`):
-        subscriptions, log level, and roots (``notifications/roots/list_changed``).
+    def start(self, nursery: trio.Nursery, client: Client, ready: Ready, timeout: float) -> None:
+        """Follow the host's changes on a ready session until :meth:`stop` (see
+        :meth:`prepare`): subscriptions, log level, and roots
+        (``notifications/roots/list_changed``).
 
-        Never raises: a failure here is logged and ends only this task, never the session.
+        The task doing so runs in ``nursery``, in the context current now, only while there
+        is something to apply or a 2026-era ``listen`` stream to hold; then it ends, and the
+        :class:`ServerSide`'s next change starts it again. A failure is logged and ends the
+        following, never the session.
         """
+        self._following = _Following(nursery, client, ready, timeout, contextvars.copy_context())
+        self._spawn()
+
+    def stop(self) -> None:
+        """The session is over: follow no more changes."""
+        self._following = None
+        self.side._idle.pop(self, None)
+
+    def _spawn(self) -> None:
+        following = self._following
+        if following is None or self._running:
+            return
         try:
-            await self._follow(client, ready, timeout)
+            following.context.run(following.nursery.start_soon, self._run, following)
+        except RuntimeError:  # the session's nursery is closed: it is over
+            self._following = None
+            return
+        self._running = True
+
+    async def _run(self, following: _Following) -> None:
+        try:
+            await self._follow(following.client, following.ready, following.timeout)
         except Exception as error:  # its text may quote the server: the type says enough
             self.log.warning("server.session_state_failed", error=type(error).__name__)
+            self._following = None
+        finally:
+            self._running = False
+        if self._following is following:
+            self.side._idle[self] = None
 
     async def _follow(self, client: Client, ready: Ready, timeout: float) -> None:
+        """Apply the host's changes until there are none left to apply (or, in the 2026-07-28
+        era, no subscription left to hold), then return. No checkpoint comes between the last
+        check and the return, so no change can be missed before the session is idle again."""
         caps = ready.catalog.capabilities or types.ServerCapabilities()
         if ready.protocol_version in MODERN_PROTOCOL_VERSIONS:
             await self._follow_modern(client, caps, timeout)
             return
-        roots_version = self._roots_version
         while True:
+            version = self.side.version
             await self._sync_subscriptions(client, caps, timeout)
             wanted = self.side.handlers.log_level
             if wanted != self._level and wanted is not None and caps.logging is not None:
@@ -442,12 +524,13 @@ class SessionCallbacks:
                 params = types.SetLevelRequestParams(level=wanted)
                 request = types.SetLevelRequest(params=params)
                 await self._request(client, request, "logging/setLevel", timeout)
-            if self.side.roots_version != roots_version and self.handlers.roots is not None:
-                roots_version = self.side.roots_version
+            if self.side.roots_version != self._roots_version and self.handlers.roots is not None:
+                self._roots_version = self.side.roots_version
                 with trio.move_on_after(timeout):
                     await client.session.send_notification(types.RootsListChangedNotification())
                 self.log.debug("server.roots_changed")
-            await self.side.wait_changed()
+            if self.side.version == version:
+                return
 
     async def _request(self, client: Client, request: Any, what: str, timeout: float) -> bool:
         with trio.move_on_after(timeout) as scope:
@@ -486,12 +569,11 @@ class SessionCallbacks:
         self, client: Client, caps: types.ServerCapabilities, timeout: float
     ) -> None:
         """2026-07-28: one ``subscriptions/listen`` stream holds the subscriptions; reopened
-        when they change."""
+        when they change, and closed when none is left."""
         while True:
             desired = self.side.subscriptions
             if not desired:
-                await self.side.wait_changed()
-                continue
+                return
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._listen, client, sorted(desired), timeout)
                 while self.side.subscriptions == desired:
@@ -515,6 +597,17 @@ class SessionCallbacks:
                 self.log.debug("server.listen_lost", error=type(error).__name__)
             await trio.sleep(delay)
             delay = min(delay * 2, 30.0)
+
+
+@attrs.frozen
+class _Following:
+    """Where and how a session's following task runs (see :meth:`SessionCallbacks.start`)."""
+
+    nursery: trio.Nursery
+    client: Client
+    ready: Ready
+    timeout: float
+    context: contextvars.Context
 
 
 class UpdateFeed:

@@ -14,7 +14,6 @@ from types import TracebackType
 from typing import Any, Literal, TypeAlias
 
 import anyio
-import trio
 from mcp.client._transport import TransportStreams
 from mcp.shared.message import SessionMessage
 
@@ -23,7 +22,7 @@ LostKind: TypeAlias = Literal["exited", "protocol", "closed"]
 
 
 class Link:
-    """Whether a transport is still connected; ``lost`` fires once, when it is not.
+    """Whether a transport is still connected; ``lost`` turns True once, when it is not.
 
     After ``lost``: ``kind`` and ``cause`` say how it ended, and ``returncode`` holds the exit
     status when a process exited on its own (not when teardown killed it). ``on_lost``, when
@@ -32,7 +31,7 @@ class Link:
     """
 
     def __init__(self) -> None:
-        self.lost = trio.Event()
+        self.lost = False
         self.kind: LostKind | None = None
         self.cause: str | None = None
         self.returncode: int | None = None
@@ -40,10 +39,10 @@ class Link:
         self.on_lost: Callable[[Link], None] | None = None
 
     def _declare(self, kind: LostKind, cause: str) -> bool:
-        if self.lost.is_set():
+        if self.lost:
             return False
         self.kind, self.cause = kind, cause
-        self.lost.set()
+        self.lost = True
         if self.on_lost is not None:
             self.on_lost(self)
         return True

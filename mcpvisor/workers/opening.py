@@ -48,7 +48,9 @@ def _our_version() -> str:
         return "0"
 
 
+@functools.cache
 def _client_info() -> types.Implementation:
+    """One for every session: the SDK only reads it, and a copy per session would be kept."""
     return types.Implementation(name="mcpvisor", version=_our_version())
 
 
@@ -149,7 +151,7 @@ def start_error(
     link, http = opening.link, opening.http
     cause = describe(leaves, redact)
     kind: StartErrorKind
-    if link.lost.is_set():
+    if link.lost:
         kind = "protocol" if link.kind == "protocol" else "exited"
         cause = link.cause or cause
     elif any(isinstance(e, _BAD_SPAWN) for e in leaves):

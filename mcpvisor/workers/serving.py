@@ -20,13 +20,14 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED
 
 from mcpvisor.specs import ServerSpec
+from mcpvisor.workers.callbacks import SessionCallbacks
 from mcpvisor.workers.errors import RequestInterruptedError, RequestTimeoutError
 from mcpvisor.workers.health import probe_loop
 from mcpvisor.workers.link import Link
 from mcpvisor.workers.refresh import CatalogKeeper
 from mcpvisor.workers.remote import HttpStatusLog, is_session_gone
 from mcpvisor.workers.reports import ExitKind, Ready, WorkerExit, WorkerHooks
-from mcpvisor.workers.requests import Envelope
+from mcpvisor.workers.requests import Envelope, Inbox
 
 _ANSWER_GRACE = 1.0
 """After a link is lost, how long in-flight calls may take to collect answers already read.
@@ -64,10 +65,29 @@ def link_verdict(link: Link, redact: Callable[[str], str]) -> WorkerExit:
 class Serving:
     """Serves a worker's channel on one session until a verdict ends it (see the module)."""
 
+    __slots__ = (
+        "drain",
+        "drained",
+        "ended",
+        "exit",
+        "hooks",
+        "http",
+        "idle",
+        "inflight",
+        "link",
+        "log",
+        "name",
+        "nursery",
+        "redact",
+        "requests",
+        "spec",
+        "tasks",
+    )
+
     def __init__(
         self,
         spec: ServerSpec,
-        requests: trio.MemoryReceiveChannel[Envelope],
+        requests: Inbox[Envelope],
         hooks: WorkerHooks,
         *,
         name: str,
@@ -85,10 +105,12 @@ class Serving:
         self.link = link
         self.http = http
         self.exit: WorkerExit | None = None
-        self.inflight: set[Envelope] = set()
+        self.inflight: dict[Envelope, None] = {}
+        """Envelopes being served (a dict: an idle worker's empty one costs a third of a set's)."""
         self.ended = trio.Event()
         self.drain = False
-        self.drained = trio.Event()
+        self.drained: trio.Event | None = None
+        """Set once a lost link's calls in flight have all collected their answers."""
         self.nursery: trio.Nursery | None = None
         self.tasks = 0
         self.idle = 0
@@ -126,8 +148,8 @@ class Serving:
         self._fail_queued(exit.cause)
         if not drain:
             self._interrupt_inflight(exit.cause)
-        if not self.inflight:
-            self.drained.set()
+        if drain and self.inflight:
+            self.drained = trio.Event()
         self.ended.set()
 
     def on_link_lost(self, link: Link) -> None:
@@ -158,21 +180,28 @@ class Serving:
 
     # -- serving --------------------------------------------------------------------------
 
-    async def serve(self, client: Client, ready: Ready, keeper: CatalogKeeper) -> WorkerExit:
-        """Serve until a verdict, then fail whatever is pending and return the verdict."""
+    async def serve(
+        self, client: Client, ready: Ready, keeper: CatalogKeeper, s2c: SessionCallbacks
+    ) -> WorkerExit:
+        """Serve until a verdict, then fail whatever is pending and return the verdict.
+
+        The session's other tasks (refetching the catalog, following the host's
+        server-to-client state, probing) run in the same nursery and end with it."""
         t = self.spec.timeouts
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
-            nursery.start_soon(keeper.refresher, client)
+            keeper.start(nursery, client)
+            s2c.start(nursery, client, ready, t.request)
             if t.probe_interval is not None:
                 nursery.start_soon(self._probes, client, ready)
-            if ready.modern:
+            if ready.modern and not keeper.followed:
                 nursery.start_soon(keeper.listen, client, t.request)
             self._add_serving_task(client, ready)
             await self.ended.wait()
             if self.drain:
-                with trio.move_on_after(_ANSWER_GRACE):
-                    await self.drained.wait()
+                if self.drained is not None:
+                    with trio.move_on_after(_ANSWER_GRACE):
+                        await self.drained.wait()
                 # Still before teardown: the transport's cleanup starts when serving ends.
                 self._report_lost()
             assert self.exit is not None
@@ -197,10 +226,14 @@ class Serving:
         while self.exit is None:
             self.idle += 1
             try:
-                # A queued envelope is taken without yielding; only an empty queue blocks.
+                # A queued envelope is taken without yielding; only an empty queue blocks,
+                # outside the except clause, which would keep the WouldBlock and its traceback
+                # alive for as long as the worker is idle.
                 try:
                     envelope = requests.receive_nowait()
                 except trio.WouldBlock:
+                    envelope = None
+                if envelope is None:
                     envelope = await requests.receive()
             except (trio.EndOfChannel, trio.ClosedResourceError):
                 self._finish(WorkerExit("stopped", STOPPED))
@@ -231,7 +264,7 @@ class Serving:
         )
         if deadline < scope.deadline:
             scope.deadline = deadline
-        self.inflight.add(envelope)
+        self.inflight[envelope] = None
         tokens = _apply(envelope.context)
         try:
             with scope:
@@ -255,8 +288,8 @@ class Serving:
             _restore(tokens)
             # Unanswered means the worker itself is ending: its cleanup answers the reply.
             if envelope.reply.done:
-                self.inflight.discard(envelope)
-                if self.exit is not None and not self.inflight:
+                self.inflight.pop(envelope, None)
+                if self.drained is not None and not self.inflight:
                     self.drained.set()
 
     def _on_mcp_error(self, envelope: Envelope, error: MCPError) -> None:
@@ -264,7 +297,7 @@ class Serving:
             self._session_gone(error)
         elif error.code == CONNECTION_CLOSED:
             # The link's own verdict (with the exit status) is usually in by now.
-            if self.link.lost.is_set():
+            if self.link.lost:
                 self._finish(link_verdict(self.link, self.redact), drain=True)
             else:
                 cause = f"the connection closed ({self.server_text(error)})"

@@ -184,7 +184,7 @@ class StdioTransport(Link):
         self, kind: LostKind, cause: str, to_session: MemoryObjectSendStream[Any]
     ) -> None:
         """Declare the link lost (first caller wins), then end the session's read stream."""
-        if self.lost.is_set() or self._closing:
+        if self.lost or self._closing:
             return
         if kind == "closed" and not self._exited.is_set():
             # An exit status says more than "stdout closed"; it usually follows within ms.

@@ -11,16 +11,19 @@ business.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 import trio
 from mcp import Client
 from mcp.client.session import IncomingMessage
 from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import ServerEvent
 from mcp_types import CONNECTION_CLOSED
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from mcpvisor.specs import ServerSpec
-from mcpvisor.specs._logging import library_logger
+from mcpvisor.specs import InProcessSpec, ServerSpec
+from mcpvisor.specs._logging import server_logger
 from mcpvisor.specs.secrets import Redactor
 from mcpvisor.workers.callbacks import ServerSide
 from mcpvisor.workers.catalog import EMPTY_CATALOG
@@ -28,17 +31,15 @@ from mcpvisor.workers.errors import StartError
 from mcpvisor.workers.link import Link
 from mcpvisor.workers.listing import first_catalog
 from mcpvisor.workers.opening import Opening, describe, open_client, start_error
-from mcpvisor.workers.refresh import CatalogKeeper
+from mcpvisor.workers.refresh import CatalogKeeper, listenable, served_bus
 from mcpvisor.workers.reports import Ready, WorkerExit, WorkerHooks
-from mcpvisor.workers.requests import Envelope
+from mcpvisor.workers.requests import Envelope, Inbox
 from mcpvisor.workers.serving import Serving, link_verdict
-
-_log = library_logger()
 
 
 async def run_worker(
     spec: ServerSpec,
-    requests: trio.MemoryReceiveChannel[Envelope],
+    requests: Inbox[Envelope],
     hooks: WorkerHooks | None = None,
     *,
     label: str | None = None,
@@ -78,9 +79,7 @@ async def run_worker(
 
     ``label`` names the server in logs and errors (default ``spec.name``).
     """
-    worker = _Worker(spec, requests, hooks or WorkerHooks(), label or spec.name)
-    side = server_side or ServerSide(worker.name)
-    worker.s2c = side.session(worker.name, redact=worker.redact)
+    worker = _Worker(spec, requests, hooks or WorkerHooks(), label or spec.name, server_side)
     return await worker.run(task_status)
 
 
@@ -93,26 +92,44 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 class _Worker:
     """Starts a session, hands it to :class:`Serving`, and turns its end into a verdict."""
 
+    __slots__ = (
+        "exit",
+        "hooks",
+        "keeper",
+        "log",
+        "name",
+        "opening",
+        "redact",
+        "requests",
+        "s2c",
+        "serving",
+        "spec",
+        "unsubscribe",
+    )
+
     def __init__(
         self,
         spec: ServerSpec,
-        requests: trio.MemoryReceiveChannel[Envelope],
+        requests: Inbox[Envelope],
         hooks: WorkerHooks,
         name: str,
+        server_side: ServerSide | None,
     ) -> None:
         self.spec = spec
         self.requests = requests
         self.hooks = hooks
         self.name = name
         self.redact = Redactor(spec)
-        self.s2c = ServerSide(name).session(name)
-        self.log = _log.bind(server=name)
+        self.log = server_logger(name)
+        side = server_side or ServerSide(name)
+        self.s2c = side.session(name, redact=self.redact, log=self.log)
         self.opening = Opening()
         self.exit: WorkerExit | None = None
-        self.keeper: CatalogKeeper | None = None
-        self.early = CatalogKeeper(EMPTY_CATALOG, None, time_limit=0, log=self.log, redact=str)
-        """Collects list changes announced before the first catalog was built."""
+        self.keeper = CatalogKeeper(EMPTY_CATALOG, None, time_limit=0, log=self.log, redact=str)
+        """Until the first catalog, one that only collects the list changes announced meanwhile."""
         self.serving: Serving | None = None
+        self.unsubscribe: Callable[[], None] | None = None
+        """Ends the subscription to an in-process server's bus (see :meth:`_follow`)."""
 
     async def run(self, task_status: trio.TaskStatus[Ready]) -> WorkerExit:
         t = self.spec.timeouts
@@ -122,9 +139,6 @@ class _Worker:
         # One scope bounds the start, then (after serving) the teardown; a scope of its own
         # around either would exit out of order with the session's nurseries.
         life = trio.CancelScope(deadline=trio.current_time() + start_bound)
-        timed_out = StartError(
-            self.name, "timeout", f"connect and initialize did not finish within {start_bound:g}s"
-        )
         try:
             with life:
                 async with AsyncExitStack() as stack:
@@ -138,15 +152,16 @@ class _Worker:
                         callbacks=self.s2c.client_kwargs(),
                     )
                     self.opening.link.on_lost = self._on_link_lost
+                    self._follow(client)
                     ready, keeper = await self._ready(client)
                     await self.s2c.prepare(client, t.request)
-                    if self.opening.link.lost.is_set():
+                    if self.opening.link.lost:
                         raise self._start_error([])
                     life.deadline = math.inf
                     if life.cancel_called:
                         # The start bound passed as the start finished: the cancellation
                         # is already on its way, so this start failed.
-                        raise timed_out
+                        raise self._timed_out(start_bound)
                     serving = self.serving = self._serving()
                     started = True
                     task_status.started(ready)
@@ -156,13 +171,10 @@ class _Worker:
                         pid=ready.pid,
                         tools=len(ready.catalog.tools),
                     )
-                    async with trio.open_nursery() as answering:
-                        answering.start_soon(self.s2c.run, client, ready, t.request)
-                        self.exit = await serving.serve(client, ready, keeper)
-                        answering.cancel_scope.cancel()
+                    self.exit = await serving.serve(client, ready, keeper, self.s2c)
                     life.deadline = trio.current_time() + t.shutdown
             if not started:
-                raise timed_out
+                raise self._timed_out(start_bound)
         except StartError as error:
             self.log.info("server.start_failed", kind=error.kind, cause=error.cause)
             raise
@@ -173,12 +185,14 @@ class _Worker:
             if not started:
                 # The SDK may turn the deadline's cancellation into an error of its own.
                 expired = life.cancel_called
-                failure = timed_out if expired else self._start_error(leaves)
+                failure = self._timed_out(start_bound) if expired else self._start_error(leaves)
                 self.log.info("server.start_failed", kind=failure.kind, cause=failure.cause)
                 raise failure from None
             if self.serving is not None and self.serving.exit is None:
                 self.serving.conclude(self._exit_from(leaves))
         finally:
+            self.s2c.stop()
+            self._unsubscribe()
             if self.serving is not None:
                 self.exit = self.serving.exit
                 self.serving.finish_pending(
@@ -207,6 +221,7 @@ class _Worker:
                 "protocol",
                 f"tools/list failed: {self.redact(error.error.message)[:500]}",
             ) from None
+        early = self.keeper
         keeper = self.keeper = CatalogKeeper(
             catalog,
             self.hooks.on_catalog,
@@ -214,10 +229,38 @@ class _Worker:
             log=self.log,
             redact=self.redact,
         )
+        keeper.followed = early.followed
         # Announced while the first listings were in flight: they may predate the change.
-        if self.early.marked:
-            keeper.mark(*self.early.marked)
+        if early.marked:
+            keeper.mark(*early.marked)
         return Ready(catalog=catalog, pid=self.opening.link.pid), keeper
+
+    def _follow(self, client: Client) -> None:
+        """A 2026-era in-process session hears of list changes from its server's own bus
+        (see :mod:`~mcpvisor.workers.refresh`), from before its first listing on, so no
+        change can fall between the listing and the subscription."""
+        if not isinstance(self.spec, InProcessSpec):
+            return
+        if client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            return
+        kinds = listenable(client.server_capabilities)
+        bus = served_bus(self.spec.server) if kinds else None
+        if bus is None:
+            return
+        self.unsubscribe = bus.subscribe(self._on_event)
+        self.keeper.followed = kinds
+
+    def _unsubscribe(self) -> None:
+        unsubscribe, self.unsubscribe = self.unsubscribe, None
+        if unsubscribe is None:
+            return
+        try:
+            unsubscribe()
+        except Exception:  # a bus of the host's own: its failure is not the session's
+            self.log.exception("server.unsubscribe_failed")
+
+    def _on_event(self, event: ServerEvent) -> None:
+        self.keeper.on_event(event)
 
     def _serving(self) -> Serving:
         return Serving(
@@ -236,17 +279,22 @@ class _Worker:
         if self.serving is not None:
             self.serving.on_link_lost(link)
 
+    def _timed_out(self, bound: float) -> StartError:
+        return StartError(
+            self.name, "timeout", f"connect and initialize did not finish within {bound:g}s"
+        )
+
     def _start_error(self, leaves: list[BaseException]) -> StartError:
         return start_error(self.spec, self.opening, leaves, name=self.name, redact=self.redact)
 
     def _exit_from(self, leaves: list[BaseException]) -> WorkerExit:
-        if self.opening.link.lost.is_set():
+        if self.opening.link.lost:
             return link_verdict(self.opening.link, self.redact)
         return WorkerExit("abnormal", f"the session failed: {describe(leaves, self.redact)}")
 
     async def _on_message(self, message: IncomingMessage) -> None:
         self.s2c.on_message(message)
-        if (self.keeper or self.early).notice(message):
+        if self.keeper.notice(message):
             pass
         elif isinstance(message, Exception):
             self.log.debug("server.transport_error", error=describe([message], self.redact))

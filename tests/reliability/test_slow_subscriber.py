@@ -36,8 +36,8 @@ async def _storm(
 ) -> tuple[list[Record], list[mv.LifecycleEvent | mv.EventsLost]]:
     """Crash a server CRASHES times, each time once it is back; return what was seen."""
     fake = FakeServer("alpha")
-    # Handshake-era sessions: a 2026-07-28 session also refetches its catalog after its listen
-    # acknowledgment, whose events would land at instants that depend on the run.
+    # Handshake-era sessions: the records compared are the lifecycle's alone, whatever the era
+    # adds (a stdio or HTTP 2026-07-28 session refetches after its listen acknowledgment).
     spec = mv.SupervisorSpec(
         servers=[
             fake.spec(restart=POLICY, protocol="legacy"),

@@ -72,6 +72,25 @@ async def test_a_subscription_delivers_updates_and_survives_a_kill(protocol: str
             assert not json_of(await client.call_tool("s2c", "touch", {"uri": "res://counter"}))
 
 
+async def test_a_2026_session_listens_again_after_its_last_subscription_went() -> None:
+    # The session's following task ends when no subscription is left to hold; the next
+    # subscription must start it again on the same live session.
+    spec = mv.SupervisorSpec([stdio_spec(protocol="2026-07-28")])
+    async with mv.open_supervisor(spec) as client, client.resource_updates() as updates:
+        pid = client.status().servers["s2c"].pid
+        for uri in ("res://counter", "res://other"):
+            await client.subscribe_resource("s2c", uri)
+            with trio.fail_after(30):
+                while True:
+                    await client.call_tool("s2c", "touch", {"uri": uri})
+                    with trio.move_on_after(0.5):
+                        update = await _next_update(updates)
+                        if update.uri == uri:
+                            break
+            await client.unsubscribe_resource("s2c", uri)
+        assert client.status().servers["s2c"].pid == pid
+
+
 async def wait_for_state(client: mv.SupervisorClient, ok: object) -> None:
     with trio.fail_after(30):
         while not ok(json_of(await client.call_tool("s2c", "state", {}))):  # type: ignore[operator]  # noqa: ASYNC110

@@ -216,7 +216,7 @@ async def test_idle_shutdown_stops_and_the_next_request_restarts(autojump_clock:
         async with client.subscribe() as events:
             with trio.fail_after(60):
                 async for event in events:
-                    # Catalog refetches (a modern session's listen acknowledgment) also speak.
+                    # Catalog refetches, had there been any, would speak too.
                     if isinstance(event, mv.LifecycleEvent) and event.kind == "state":
                         break
         assert (event.new, event.reason) == (S.STOPPED, "idle")

@@ -306,8 +306,8 @@ async def test_the_catalog_is_a_value_on_the_handle() -> None:
         assert client.status().servers["alpha"].tools == len(catalog.tools)
         with pytest.raises(mv.UnknownServerError):
             client.catalog("nowhere")
-    # First the catalog at ready (every part), then only refetches (which may follow a modern
-    # session's listen acknowledgment even when nothing changed).
+    # First the catalog at ready (every part), then only refetches (a modern session over a
+    # transport also makes one after its listen acknowledgment, if something changed).
     first, *refetches = hooks.catalogs
     assert first[:2] == ("alpha", catalog)
     assert first[2] == {"tools", "resources", "resource_templates", "prompts"}

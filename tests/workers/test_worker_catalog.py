@@ -6,16 +6,20 @@ import contextvars
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
 import trio
+from mcp.server import Server
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus, ToolsListChanged
 from worker_helpers import FAST, running
 
 from mcpvisor.specs import InProcessSpec, StdioSpec
 from mcpvisor.workers import Catalog, CatalogPart, WorkerHooks
 from mcpvisor.workers.listing import MAX_LIST_ITEMS
+from mcpvisor.workers.refresh import served_bus
 
 BAD = Path(__file__).parent.parent / "servers" / "bad_server.py"
 
@@ -98,9 +102,21 @@ def modern_server() -> MCPServer:
     return server
 
 
-async def test_every_modern_era_refetch_reaches_the_hook_even_unchanged() -> None:
+CHANGING = Path(__file__).parent.parent / "servers" / "changing_server.py"
+
+
+def modern_spec(transport: str) -> InProcessSpec | StdioSpec:
+    """The same server in process (its changes come off its own bus) or over stdio (on a
+    ``subscriptions/listen`` stream)."""
+    if transport == "inprocess":
+        return InProcessSpec(name="modern", server=modern_server(), timeouts=FAST)
+    return StdioSpec(name="modern", command=sys.executable, args=(str(CHANGING),), timeouts=FAST)
+
+
+@pytest.mark.parametrize("transport", ["inprocess", "stdio"])
+async def test_every_modern_era_refetch_reaches_the_hook_even_unchanged(transport: str) -> None:
     seen = Seen()
-    spec = InProcessSpec(name="modern", server=modern_server(), timeouts=FAST)
+    spec = modern_spec(transport)
     async with running(spec, hooks=WorkerHooks(on_catalog=seen)) as worker:
         assert worker.ready is not None and worker.ready.modern
         # A change announced before the subscription is acknowledged is caught by the check
@@ -120,7 +136,8 @@ async def test_every_modern_era_refetch_reaches_the_hook_even_unchanged() -> Non
     assert {parts for _, parts in seen.calls} == {frozenset({"tools"})}
 
 
-async def test_the_subscriptions_own_check_reports_nothing_unchanged() -> None:
+@pytest.mark.parametrize("transport", ["inprocess", "stdio"])
+async def test_the_subscriptions_own_check_reports_nothing_unchanged(transport: str) -> None:
     calls: list[frozenset[CatalogPart]] = []
     heard = trio.Event()
 
@@ -128,7 +145,7 @@ async def test_the_subscriptions_own_check_reports_nothing_unchanged() -> None:
         calls.append(parts)
         heard.set()
 
-    spec = InProcessSpec(name="modern", server=modern_server(), timeouts=FAST)
+    spec = modern_spec(transport)
     async with running(spec, hooks=WorkerHooks(on_catalog=on_catalog)) as worker:
         # touch's refetch comes after the subscription's own check, in the one refresher.
         with trio.fail_after(30):
@@ -139,6 +156,62 @@ async def test_the_subscriptions_own_check_reports_nothing_unchanged() -> None:
     # Only announced refetches were reported: none for resources or prompts, which the
     # subscription also checked.
     assert set(calls) == {frozenset({"tools"})}
+
+
+class Methods:
+    """Server middleware that records the method of every request the server is sent."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def __call__(self, ctx: Any, call_next: Any) -> Any:
+        self.seen.append(ctx.method)
+        return await call_next(ctx)
+
+
+async def test_an_in_process_server_is_followed_on_its_own_bus_not_a_listen_stream() -> None:
+    server = modern_server()
+    methods = Methods()
+    server.middleware.insert(0, methods)
+    seen = Seen()
+    spec = InProcessSpec(name="modern", server=server, timeouts=FAST)
+    async with running(spec, hooks=WorkerHooks(on_catalog=seen)) as worker:
+        assert worker.ready is not None and worker.ready.modern
+        await worker.call("call_tool", name="grow")
+        await seen.until(lambda: "new_tool" in {tool.name for tool in seen.calls[-1][0].tools})
+    # Subscribed before the first listing: nothing to catch up on, so one refetch, announced.
+    assert len(seen.calls) == 1
+    assert "subscriptions/listen" not in methods.seen
+    assert methods.seen.count("tools/list") == 2
+
+
+def test_the_bus_followed_is_the_one_the_servers_listen_handler_relays() -> None:
+    bus = InMemorySubscriptionBus()
+    assert served_bus(MCPServer("custom", subscriptions=bus)) is bus
+    assert served_bus(MCPServer("default")) is not None
+    # No listen handler: the server announces nothing to anyone, so nothing is followed.
+    assert served_bus(MCPServer("quiet", subscriptions=False)) is None
+    assert served_bus(Server("low")) is None
+
+
+async def test_a_change_published_on_a_custom_bus_is_refetched() -> None:
+    bus = InMemorySubscriptionBus()
+    server = MCPServer("custom", subscriptions=bus)
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    seen = Seen()
+    spec = InProcessSpec(name="custom", server=server, timeouts=FAST)
+    async with running(spec, hooks=WorkerHooks(on_catalog=seen)) as worker:
+        assert worker.ready is not None and worker.ready.modern
+        server.add_tool(lambda: "new", name="new_tool")
+        await bus.publish(ToolsListChanged())
+        await seen.wait(1)
+    catalog, parts = seen.calls[0]
+    assert parts == {"tools"}
+    assert "new_tool" in {tool.name for tool in catalog.tools}
 
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("REQUEST_ID", default="unset")
