@@ -66,15 +66,18 @@ def open_fds() -> set[int]:
 
 
 def our_threads() -> list[threading.Thread]:
-    """Live threads that are not Trio's idle thread cache, which Trio keeps process-wide.
-
-    Trio spawns processes through its worker-thread cache, whose idle workers linger for
-    seconds in any Trio program; everything mcpvisor itself starts must be gone.
+    """Live threads that are not process-wide by design: Trio's idle thread cache, whose
+    workers linger for seconds in any Trio program, and mcpvisor's forker threads, which
+    must outlive every session so that stdio servers' parent-death signal fires only when
+    the host dies (``mcpvisor/workers/spawn.py``). Everything else mcpvisor starts must be
+    gone.
     """
     return [
         t
         for t in threading.enumerate()
-        if t is not threading.main_thread() and not t.name.startswith("Trio thread")
+        if t is not threading.main_thread()
+        and not t.name.startswith("Trio thread")
+        and t.name != "mcpvisor-forker"
     ]
 
 
