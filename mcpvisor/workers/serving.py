@@ -226,14 +226,13 @@ class Serving:
         while self.exit is None:
             self.idle += 1
             try:
-                # A queued envelope is taken without yielding; only an empty queue blocks,
-                # outside the except clause, which would keep the WouldBlock and its traceback
-                # alive for as long as the worker is idle.
+                # A queued envelope is taken without yielding; only an empty queue blocks.
+                # Blocking inside the except clause keeps the WouldBlock alive while the
+                # worker idles (~0.5 KiB), yet blocking after the clause measured 0.77-0.82 of
+                # raw stdio throughput in bench 3 against 1.19-1.44 this way (two runs each).
                 try:
                     envelope = requests.receive_nowait()
                 except trio.WouldBlock:
-                    envelope = None
-                if envelope is None:
                     envelope = await requests.receive()
             except (trio.EndOfChannel, trio.ClosedResourceError):
                 self._finish(WorkerExit("stopped", STOPPED))
