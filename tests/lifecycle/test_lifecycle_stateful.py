@@ -186,10 +186,13 @@ class LifecycleMachine(RuleBasedStateMachine):
                     self.timers[t] = (s, at + delay, False)
                     if s not in failed_now:  # re-armed: the waiting set moves to the new timer
                         event("a timer is re-armed for the siblings left waiting")
-                        olds = [o for o, (_, _, cancelled) in self.timers.items() if cancelled]
-                        moved = [n for n, tok in self.token.items() if tok in olds]
-                        assert moved, "re-armed a timer nobody waits on"
-                        old_due = self.timers[self.token[moved[0]]][1]
+                        # It is armed on a sibling that waited on the cancelled timer, for
+                        # that timer's time; the others waiting on that timer move with it.
+                        old = self.token.get(s)
+                        assert old is not None, "re-armed a timer nobody waits on"
+                        _, old_due, cancelled = self.timers[old]
+                        assert cancelled, "re-armed a timer that is still pending"
+                        moved = [n for n, tok in self.token.items() if tok == old]
                         assert abs(at + delay - max(old_due, at)) < 1e-9
                         for n in moved:
                             self.token[n] = t
