@@ -1,14 +1,20 @@
 """Fan-out of lifecycle events to subscribers that may be slow.
 
-Supervision must never wait for a subscriber, so each one gets a bounded buffer: when it
+Supervision must never wait for a subscriber, so each one has a bounded buffer: when it
 falls behind, its oldest events are discarded and the next thing it reads is an
 :class:`EventsLost` marker saying how many.
+
+The buffers are views of one shared log rather than a queue per subscriber: publishing
+appends once, wakes only the subscribers waiting for it, and counts the full ones, so its
+cost does not grow with the subscribers that have stopped reading. What a subscriber lost is
+worked out when it next reads, and comes to what a queue of its own would have discarded.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from itertools import islice
 from typing import TYPE_CHECKING
 
 import attrs
@@ -39,52 +45,92 @@ def check_buffer(buffer: object) -> int:
 class Subscription(AsyncIterator["LifecycleEvent | EventsLost"]):
     """One subscriber's view of the event stream; iterate it with ``async for``.
 
-    Iteration ends when the subscription or the supervisor is closed.
+    It holds at most its ``buffer`` most recent unread events. Iteration ends once the
+    subscription or the supervisor is closed and what it held has been read.
     """
 
-    def __init__(self, buffer: int) -> None:
-        self._buffer = check_buffer(buffer)
-        self._queue: deque[LifecycleEvent] = deque()
-        self._lost = 0
-        self._closed = False
-        self._wakeup = trio.Event()
+    __slots__ = ("_buffer", "_bus", "_cursor", "_due_at", "_lost", "_rest", "_wakeup")
 
-    def _push(self, event: LifecycleEvent) -> bool:
-        """Buffer ``event``; True if that discarded the oldest one."""
-        if self._closed:
-            return False
-        lost = len(self._queue) >= self._buffer
-        if lost:
-            self._queue.popleft()
-            self._lost += 1
-        self._queue.append(event)
-        self._wakeup.set()
-        return lost
+    def __init__(self, bus: EventBus | None, buffer: int) -> None:
+        self._buffer = check_buffer(buffer)
+        self._bus = bus
+        self._cursor = bus._head if bus is not None else 0
+        """The log position of the next event to read."""
+        self._due_at: int | None = None
+        """Where the bus will next look at whether the buffer is full; None while it is."""
+        self._lost = 0
+        self._rest: deque[LifecycleEvent] | None = None if bus is not None else deque()
+        """Set at closing: the unread events, now this subscription's own."""
+        self._wakeup: trio.Event | None = None
+
+    def _catch_up(self, bus: EventBus) -> int:
+        """Move past what the buffer could not hold; the number of events unread after that."""
+        unread = bus._head - self._cursor
+        if unread > self._buffer:
+            self._lost += unread - self._buffer
+            self._cursor = bus._head - self._buffer
+            unread = self._buffer
+        return unread
+
+    def _take(self) -> LifecycleEvent | EventsLost | None:
+        """The next item without waiting, or None if there is none yet."""
+        bus = self._bus
+        if bus is not None:
+            unread = self._catch_up(bus)
+            if self._lost:
+                lost, self._lost = self._lost, 0
+                return EventsLost(lost)
+            if not unread:
+                return None
+            event = bus._log[self._cursor - bus._head]
+            self._cursor += 1
+            if self._due_at is None:
+                bus._track(self)
+            return event
+        if self._lost:
+            lost, self._lost = self._lost, 0
+            return EventsLost(lost)
+        assert self._rest is not None
+        return self._rest.popleft() if self._rest else None
 
     def _close(self) -> None:
-        self._closed = True
-        self._wakeup.set()
+        bus = self._bus
+        if bus is None:
+            return
+        unread = self._catch_up(bus)
+        self._rest = deque(islice(bus._log, len(bus._log) - unread, None))
+        self._bus = None
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     @property
     def pending(self) -> int:
         """Events buffered and not yet read."""
-        return len(self._queue)
+        if self._bus is not None:
+            return min(self._bus._head - self._cursor, self._buffer)
+        assert self._rest is not None
+        return len(self._rest)
 
     def __aiter__(self) -> Subscription:
         return self
 
     async def __anext__(self) -> LifecycleEvent | EventsLost:
         while True:
-            if self._lost:
-                lost, self._lost = self._lost, 0
-                return EventsLost(lost)
-            if self._queue:
+            item = self._take()
+            if item is not None:
                 await trio.lowlevel.checkpoint()
-                return self._queue.popleft()
-            if self._closed:
+                return item
+            bus = self._bus
+            if bus is None:
                 raise StopAsyncIteration
             self._wakeup = trio.Event()
-            await self._wakeup.wait()
+            bus._waiting.add(self)
+            try:
+                await self._wakeup.wait()
+            finally:
+                self._wakeup = None
+                if self._bus is not None:
+                    self._bus._waiting.discard(self)
 
 
 class EventBus:
@@ -98,31 +144,92 @@ class EventBus:
         self._subscribers: set[Subscription] = set()
         self._closed = False
         self._on_lost = on_lost
+        self._log: deque[LifecycleEvent] = deque(maxlen=1)
+        """The most recent events, as many as the largest buffer holds."""
+        self._head = 0
+        """The log position the next event takes."""
+        self._waiting: set[Subscription] = set()
+        self._full: set[Subscription] = set()
+        """Subscribers whose buffers are full: each publish discards one event of theirs."""
+        self._due: dict[int, set[Subscription]] = {}
+        """By log position: subscribers whose buffers are full once the log reaches it, unless
+        they have read since. Readers do not move their entry (a read costs no bookkeeping); a
+        publish that finds an entry stale moves it to where that buffer now fills."""
 
     def publish(self, event: LifecycleEvent) -> None:
-        lost = 0
-        for subscriber in self._subscribers:
-            lost += subscriber._push(event)
-        if lost and self._on_lost is not None:
-            self._on_lost(lost)
+        due = self._due.pop(self._head, None)
+        if due is not None:
+            for subscriber in due:
+                subscriber._due_at = None
+                if subscriber._cursor + subscriber._buffer == self._head:
+                    self._full.add(subscriber)
+                else:
+                    self._track(subscriber)
+        self._log.append(event)
+        self._head += 1
+        if self._waiting:
+            waiting, self._waiting = self._waiting, set()
+            for subscriber in waiting:
+                if subscriber._wakeup is not None:
+                    subscriber._wakeup.set()
+        if self._full and self._on_lost is not None:
+            self._on_lost(len(self._full))
 
     def open(self, buffer: int) -> Subscription:
-        subscription = Subscription(buffer)
         if self._closed:
-            subscription._close()
-        else:
-            self._subscribers.add(subscription)
+            return Subscription(None, buffer)
+        subscription = Subscription(self, buffer)
+        self._subscribers.add(subscription)
+        if buffer > (self._log.maxlen or 0):
+            self._log = deque(self._log, maxlen=buffer)
+        self._track(subscription)
         return subscription
 
+    def _track(self, subscription: Subscription) -> None:
+        """``subscription``'s buffer is not full (it opened, or has just read): watch for it
+        filling when the log reaches its cursor plus its buffer."""
+        self._full.discard(subscription)
+        key = subscription._cursor + subscription._buffer
+        subscription._due_at = key
+        bucket = self._due.get(key)
+        if bucket is None:
+            self._due[key] = {subscription}
+        else:
+            bucket.add(subscription)
+
+    def _untrack(self, subscription: Subscription) -> None:
+        key = subscription._due_at
+        if key is None:
+            return
+        subscription._due_at = None
+        bucket = self._due.get(key)
+        if bucket is not None:
+            bucket.discard(subscription)
+            if not bucket:
+                del self._due[key]
+
     def discard(self, subscription: Subscription) -> None:
-        self._subscribers.discard(subscription)
+        if subscription._bus is not self:
+            subscription._close()
+            return
         subscription._close()
+        self._subscribers.discard(subscription)
+        self._full.discard(subscription)
+        self._waiting.discard(subscription)
+        self._untrack(subscription)
+        largest = max((s._buffer for s in self._subscribers), default=1)
+        if largest < (self._log.maxlen or 0):
+            self._log = deque(self._log, maxlen=largest)
 
     def close(self) -> None:
         self._closed = True
         for subscription in self._subscribers:
             subscription._close()
         self._subscribers.clear()
+        self._full.clear()
+        self._waiting.clear()
+        self._due.clear()
+        self._log.clear()
 
     def __len__(self) -> int:
         return len(self._subscribers)
