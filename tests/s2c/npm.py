@@ -37,7 +37,10 @@ def npm_package(name: str, version: str) -> Path:
     root = cache_dir() / f"{name.replace('/', '+')}@{version}"
     package = root / "node_modules" / name
     manifest = package / "package.json"
-    if not manifest.exists():
+    # Written after npm install succeeded: the package's own manifest lands early in an
+    # install, before its dependencies, so it cannot say whether another process is done.
+    installed = root / ".mcpvisor-installed"
+    if not installed.exists():
         if shutil.which("npm") is None:
             pytest.skip("npm is not installed, so the real npm servers cannot be tested")
         root.mkdir(parents=True, exist_ok=True)
@@ -45,8 +48,9 @@ def npm_package(name: str, version: str) -> Path:
         # wait for the lock and then find it installed.
         with (root.parent / f"{root.name}.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if not manifest.exists():
+            if not installed.exists():
                 _install(root, name, version)
+                installed.touch()
     data = json.loads(manifest.read_text())
     bin_field = data["bin"]
     entry = bin_field if isinstance(bin_field, str) else next(iter(bin_field.values()))
