@@ -160,5 +160,15 @@ step) measured 1.68 against 1.74 in the same configuration: a small gain, not th
 Readers that do real work per event would pay the same CPU under any design on one thread.
 **Round 2, perf lane (2026-12-02).** The figure is now #13's restated goal: publishing to
 subscribers that never read, against none; the readers' own work is in the notes.
+**Session 4 (2026-12-02).** Restart latency was the wrong figure for that goal: the flood and
+the restart share the one thread, so whatever slows the flood (publishing, say) speeds the
+restart; with the same code it came out 0.64, 1.11 and 1.31 of none in three runs. The figure
+is now the flood's own cycle time (a failed start, a decision, a restart and two events),
+counted over 0.3 s in each turn with nothing else running. It measured 1.04 and 1.14 with a
+queue per subscriber, where every publish pushed into all 100; the bus now keeps one shared
+log that subscribers read through cursors, so a publish appends once, wakes only the
+subscribers waiting and counts the full ones: 0.95, 0.85, 0.85 and 1.00 in four runs. With
+99 readers the cycle is 4.0-4.2x none, as with the queues (3.8-4.2x); a first version that
+moved each reader's bookkeeping on every read had made it 4.5-4.6x.
 """,
 }

@@ -1,11 +1,19 @@
 """Scenario 10: event fan-out must not slow supervision, even with a stalled subscriber.
 
 An in-process server that fails at every start, restarted at once forever, floods the bus
-(two events per cycle). Meanwhile a healthy in-process server is restarted again and again;
-its restart latency (``restart()`` until a call through it answers) is measured with no
-subscriber, with 100 subscribers of which 99 read everything and one never reads, and with
-100 that never read (the cost of publishing alone, without the readers' own work). The goal
-(#13, restated): publishing to subscribers that never read costs <= 1.05 of none.
+(two events per cycle). Each side first lets the flood run alone for a moment and counts its
+cycles: the supervisor's throughput, since every cycle is a failed start, a decision, a
+restart and its events, all on the one thread. Then a healthy in-process server is restarted
+again and again, and its restart latency (``restart()`` until a call through it answers) is
+measured. Three sides: no subscriber, 100 subscribers of which 99 read everything and one
+never reads, and 100 that never read (the cost of publishing alone, without the readers'
+own work). The goal (#13, restated): publishing to subscribers that never read costs <= 1.05
+of none, as time per supervision cycle.
+
+The figure is the flood's cycle time, not the healthy server's restart latency: the flood
+and the restart share the thread, so anything that slows the flood (such as publishing)
+speeds the restart, and restart latency with 100 stalled subscribers came out anywhere from
+0.64 to 1.31 of none across runs.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import trio
 from mcp.server.mcpserver import MCPServer
 
 import mcpvisor as mv
-from bench.common import FAST_RESTART, NO_PROBES, Config, Outcome, alternate, series
+from bench.common import FAST_RESTART, NO_PROBES, Config, Outcome, alternate, ratio, series
 from bench.mcp_server import make_server
 
 
@@ -67,7 +75,7 @@ async def _hold(
 
 
 async def fanout(cfg: Config) -> Outcome:
-    """10: restart latency with 100 subscribers (one stalled) during 10k events, vs none."""
+    """10: supervision cycle time and restart latency with 100 subscribers, vs none."""
     flood = mv.InProcessSpec(
         name="flood",
         server=MCPServer("flood", lifespan=_refuse),
@@ -78,11 +86,19 @@ async def fanout(cfg: Config) -> Outcome:
     quiet: list[float] = []
     busy: list[float] = []
     stalled: list[float] = []
+    cycles: dict[str, list[float]] = {"quiet": [], "busy": [], "stalled": []}
     delivered = [0]
     subscribers = cfg.size(100, 5)
-    per_round = cfg.size(25, 3)
+    per_round = cfg.size(12, 3)
     wanted = cfg.size(10_000, 50)
     async with mv.open_supervisor(mv.SupervisorSpec(servers=[target, flood])) as client:
+
+        async def cycle_time(side: str) -> None:
+            before, t = client.status().servers["flood"].restarts, time.perf_counter()
+            await trio.sleep(0.3)
+            done = client.status().servers["flood"].restarts - before
+            if done:
+                cycles[side].append((time.perf_counter() - t) / done)
 
         async def restarts(into: list[float]) -> None:
             for _ in range(per_round):
@@ -92,21 +108,24 @@ async def fanout(cfg: Config) -> Outcome:
                 into.append(time.perf_counter() - t)
 
         async def side_quiet() -> None:
+            await cycle_time("quiet")
             await restarts(quiet)
 
         async def side_busy() -> None:
             seen = [0]
             async with _subscribers(client, subscribers, subscribers - 1, seen):
+                await cycle_time("busy")
                 await restarts(busy)
             delivered[0] += seen[0]
 
         async def side_stalled() -> None:
             async with _subscribers(client, subscribers, 0, [0]):
+                await cycle_time("stalled")
                 await restarts(stalled)
 
         await restarts([])
         rounds = 0
-        while rounds < cfg.size(6, 3) or (delivered[0] < wanted and rounds < 150):
+        while rounds < cfg.size(12, 3) or (delivered[0] < wanted and rounds < 150):
             # Three rounds at a time, so each side goes first as often as the others.
             await alternate(3, [side_quiet, side_busy, side_stalled])
             rounds += 3
@@ -114,12 +133,17 @@ async def fanout(cfg: Config) -> Outcome:
     a = series(f"restart, {subscribers} subscribers", busy)
     b = series("restart, no subscriber", quiet)
     c = series(f"restart, {subscribers} subscribers, none reading", stalled)
-    r = c.median / b.median
+    d = series("supervision cycle, no subscriber", cycles["quiet"], "us")
+    e = series(
+        f"supervision cycle, {subscribers} subscribers, none reading", cycles["stalled"], "us"
+    )
+    f = series(f"supervision cycle, {subscribers} subscribers", cycles["busy"], "us")
+    r = ratio(e, d)
     return Outcome(
         10,
         "event fan-out: 100 subscribers, one stalled",
-        (a, b, c),
-        "publishing to subscribers that never read / no subscriber (median)",
+        (d, e, f, b, c, a),
+        "supervision cycle with subscribers that never read / no subscriber (median)",
         r,
         "<= 1.05",
         r <= 1.05,
@@ -127,9 +151,13 @@ async def fanout(cfg: Config) -> Outcome:
             f"each reading subscriber received {delivered[0]:,} events while the restarts "
             f"with subscribers were measured; the flood server failed {flood_restarts:,} "
             "starts in all",
-            "restart latency: `client.restart('target')` until a call_tool through it answers",
-            f"with {subscribers - 1} subscribers reading every event and one stalled: "
-            f"{a.median / b.median:.3f} of the latency without subscribers (the readers' own "
-            "work on the one thread; #13 restated the goal as the cost of publishing alone)",
+            "supervision cycle: the flood server's failed start, restart and two events, timed "
+            "as 0.3 s / cycles counted, with nothing else running; one sample per side per round",
+            f"with {subscribers - 1} subscribers reading every event and one stalled: cycle "
+            f"{ratio(f, d):.3f} of none (the readers' own work on the one thread; #13 restated "
+            "the goal as the cost of publishing alone)",
+            "restart latency: `client.restart('target')` until a call_tool through it answers; "
+            f"none reading / no subscriber {ratio(c, b):.3f}, 99 reading / none "
+            f"{ratio(a, b):.3f} (the flood and the restart share the thread: see the module)",
         ),
     )

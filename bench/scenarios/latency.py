@@ -4,7 +4,8 @@ bare ClientSession under Trio (the peers' floor), beside a bare Trio channel rou
 The handle and the raw client talk to the same server program in the same protocol mode
 (``auto``, as the worker uses); the bare session does the ``initialize`` handshake. All are
 connected at the same time and take turns in rounds. The goal (#13) is that the handle costs at
-most 1.5 channel round trips over the raw client, and at most 1.15 x the bare session.
+most 1.5 channel round trips over the raw client, and at most 1.15 x the bare session. A second
+raw client, identical to the first, shows how far apart two identical sides land in the same run.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ async def _compare(
     args = {"a": 1, "b": 2}
     async with (
         mv.open_supervisor(mv.SupervisorSpec(servers=[spec])) as client,
-        raw_clients([servers(), servers()]) as (direct, behind),
+        raw_clients([servers(), servers(), servers()]) as (direct, behind, again),
         minimal_actor(behind) as actor,
         bare_sessions([servers()]) as (session,),
         bare_sessions([servers()], negotiate=True) as (same_era,),
@@ -50,6 +51,7 @@ async def _compare(
         calls: dict[str, Callable[[], Awaitable[Any]]] = {
             "ours": lambda: client.call_tool("s", "add", args),
             "raw": lambda: direct.call_tool("add", args),
+            "again": lambda: again.call_tool("add", args),
             "actor": lambda: actor(args),
             "bare": lambda: session.call_tool("add", args),
             "same_era": lambda: same_era.call_tool("add", args),
@@ -74,7 +76,7 @@ async def _compare(
     return samples
 
 
-_SIDES = ("ours", "raw", "actor", "bare", "same_era", "hop")
+_SIDES = ("ours", "raw", "again", "actor", "bare", "same_era", "hop")
 
 
 def _outcome(number: int, title: str, samples: dict[str, list[float]], where: str) -> Outcome:
@@ -83,13 +85,14 @@ def _outcome(number: int, title: str, samples: dict[str, list[float]], where: st
     c = series("bare ClientSession (trio, initialize)", samples["bare"])
     e = series("bare ClientSession (trio, the handle's era)", samples["same_era"])
     d = series("trio channel round trip", samples["hop"], "us")
+    g = series("raw mcp.Client, a second one (A/A)", samples["again"])
     extra = (a.median - b.median) / d.median if d.median else math.inf
     floor = (f.median - b.median) / d.median if d.median else math.inf
     over_bare = ratio(a, e)
     return Outcome(
         number,
         title,
-        (a, b, f, c, e, d),
+        (a, b, g, f, c, e, d),
         "(handle - raw) / channel round trip (medians)",
         extra,
         "<= 1.5, and handle / bare ClientSession (same era) <= 1.15",
@@ -99,6 +102,8 @@ def _outcome(number: int, title: str, samples: dict[str, list[float]], where: st
             f"{over_bare:.3f}; handle / bare ClientSession after initialize (the peers' path) "
             f"{ratio(a, c):.3f}; raw mcp.Client / bare ClientSession, same era "
             f"{ratio(b, e):.3f}",
+            f"the run's noise, two identical sides (A/A): second raw / raw {ratio(g, b):.3f}, "
+            f"{(g.median - b.median) / d.median if d.median else math.inf:.2f} round trips",
             f"the least any actor costs: (raw behind a minimal actor - raw) / channel round trip "
             f"= {floor:.2f}; the handle over that floor: "
             f"{(a.median - f.median) / d.median if d.median else math.inf:.2f} round trips",
@@ -127,5 +132,5 @@ async def stdio(cfg: Config) -> Outcome:
         2,
         "call_tool latency, stdio MCPServer",
         samples,
-        "six processes of bench/mcp_server.py, one per side",
+        "seven processes of bench/mcp_server.py, one per side",
     )

@@ -1,12 +1,13 @@
 """Scenarios 11 and 12: what OpenTelemetryHooks cost a call_tool, with an SDK and without one.
 
-Four supervisors, one stdio MCPServer process each, take turns in rounds: one without
+Five supervisors, one stdio MCPServer process each, take turns in rounds: one without
 hooks; one with :class:`~mcpvisor.OpenTelemetryHooks` and the OpenTelemetry SDK recording
 every span (ours and the mcp SDK's own ``MCP send`` span) into an in-memory exporter and
 every metric into an in-memory reader; one with the hooks and no SDK (the API's no-op
 tracer and meter, as a host that never installed an SDK gets); and one with the SDK and no
 hooks, which records only the mcp SDK's own span: what tracing costs before mcpvisor adds
-anything, so that scenario 11 can say how much of its figure is ours.
+anything, so that scenario 11 can say how much of its figure is ours. A fifth, a second
+supervisor without hooks, shows how far apart two identical sides land in the same run.
 
 A tracer provider can be installed once per process, so the global one is a switch that
 sends spans to the SDK only while the SDK side runs; the no-hooks and no-SDK sides see the
@@ -90,6 +91,7 @@ class _Sides:
     sdk: list[float]
     api: list[float]
     sdk_only: list[float]
+    again: list[float]
     exported: int
     turn: int
 
@@ -97,12 +99,17 @@ class _Sides:
 async def _measure(cfg: Config) -> _Sides:
     switch = _switch()
     reader = InMemoryMetricReader()
-    with_sdk = mv.OpenTelemetryHooks(meter_provider=MeterProvider(metric_readers=[reader]))
+    # The SDK's provider directly, as a host that installed the SDK gets it: through the
+    # switch, mcpvisor's span would also pay the switch's own indirection.
+    with_sdk = mv.OpenTelemetryHooks(
+        tracer_provider=switch.sdk, meter_provider=MeterProvider(metric_readers=[reader])
+    )
     api_only = mv.OpenTelemetryHooks()
     plain: list[float] = []
     sdk: list[float] = []
     api: list[float] = []
     sdk_only: list[float] = []
+    again: list[float] = []
     exported = 0
     args = {"a": 1, "b": 2}
 
@@ -114,8 +121,9 @@ async def _measure(cfg: Config) -> _Sides:
         mv.open_supervisor(spec(), hooks=with_sdk) as traced,
         mv.open_supervisor(spec(), hooks=api_only) as noop,
         mv.open_supervisor(spec()) as untraced,
+        mv.open_supervisor(spec()) as twin,
     ):
-        clients: Sequence[Any] = (bare, traced, noop, untraced)
+        clients: Sequence[Any] = (bare, traced, noop, untraced, twin)
         for client in clients:
             assert text_of(await client.call_tool("s", "add", args)) == "3"
             await timed_calls(partial(client.call_tool, "s", "add", args), cfg.size(100, 5), [])
@@ -146,17 +154,22 @@ async def _measure(cfg: Config) -> _Sides:
         async def side_api() -> None:
             await timed_calls(lambda: noop.call_tool("s", "add", args), n, api)
 
+        async def side_again() -> None:
+            await timed_calls(lambda: twin.call_tool("s", "add", args), n, again)
+
         await alternate(
-            cfg.size(200, 2), [side_plain, side_sdk, side_api, side_sdk_only], settle=False
+            cfg.size(200, 2),
+            [side_plain, side_sdk, side_api, side_sdk_only, side_again],
+            settle=False,
         )
-    return _Sides(plain, sdk, api, sdk_only, exported, n)
+    return _Sides(plain, sdk, api, sdk_only, again, exported, n)
 
 
 _RESULTS: dict[str, _Sides] = {}
 
 
 async def _shared(cfg: Config) -> _Sides:
-    """Both figures come from one run of the three sides: measured once, reported twice."""
+    """Both figures come from one run of the five sides: measured once, reported twice."""
     key = "quick" if cfg.quick else "full"
     if key not in _RESULTS:
         _RESULTS[key] = await _measure(cfg)
@@ -186,6 +199,7 @@ async def with_sdk(cfg: Config) -> Outcome:
             "before mcpvisor adds its span and metrics",
             f"mcpvisor's share: hooks + SDK / SDK without hooks = {ratio(a, floor):.3f} "
             f"({(a.median - floor.median) * 1e6:.0f} us per call)",
+            _noise(sides),
         ),
     )
 
@@ -203,5 +217,13 @@ async def without_sdk(cfg: Config) -> Outcome:
         r,
         "<= 1.02",
         r <= 1.02,
-        (f"{len(sides.api)} calls per side, the same run as scenario 11",),
+        (f"{len(sides.api)} calls per side, the same run as scenario 11", _noise(sides)),
+    )
+
+
+def _noise(sides: _Sides) -> str:
+    twin, plain = series("again", sides.again), series("plain", sides.plain)
+    return (
+        "the run's noise, two identical sides (A/A): a second supervisor without hooks / the "
+        f"first = {ratio(twin, plain):.3f}"
     )
