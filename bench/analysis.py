@@ -168,7 +168,7 @@ counted over 0.3 s in each turn with nothing else running. It measured 1.04 and 
 queue per subscriber, where every publish pushed into all 100; the bus now keeps one shared
 log that subscribers read through cursors, so a publish appends once, wakes only the
 subscribers waiting and counts the full ones: 0.95, 0.85, 0.85 and 1.00 in four runs. With
-99 readers the cycle is 4.0-4.2x none, as with the queues (3.8-4.2x); a first version that
+99 readers the cycle is 3.8-4.2x none, as with the queues (3.8-4.2x); a first version that
 moved each reader's bookkeeping on every read had made it 4.5-4.6x.
 """,
 }
