@@ -114,12 +114,23 @@ class Subscription(AsyncIterator["LifecycleEvent | EventsLost"]):
     def __aiter__(self) -> Subscription:
         return self
 
+    def _ready(self) -> bool:
+        """Whether :meth:`_take` has something to give."""
+        if self._lost:
+            return True
+        if self._bus is not None:
+            return self._bus._head > self._cursor
+        return bool(self._rest)
+
     async def __anext__(self) -> LifecycleEvent | EventsLost:
         while True:
-            item = self._take()
-            if item is not None:
+            if self._ready():
+                # Checkpoint first: a reader cancelled here has taken nothing.
                 await trio.lowlevel.checkpoint()
-                return item
+                item = self._take()
+                if item is not None:
+                    return item
+                continue
             bus = self._bus
             if bus is None:
                 raise StopAsyncIteration

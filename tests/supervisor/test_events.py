@@ -199,3 +199,15 @@ async def test_a_reader_woken_by_closing_reads_what_it_held_then_stops() -> None
         bus.discard(sub)
     # Nothing ran between the three publishes and the discard: the buffer of two kept the last.
     assert got == [EventsLost(1), event(1), event(2)]
+
+
+async def test_a_reader_cancelled_as_it_reads_takes_nothing() -> None:
+    bus = EventBus()
+    sub = bus.open(4)
+    bus.publish(event(1))
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await sub.__anext__()
+    assert scope.cancelled_caught
+    assert sub.pending == 1
+    assert await sub.__anext__() == event(1)
