@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import attrs
 import trio
 
+from mcpvisor.aio._answering import on_host, server_on_host
 from mcpvisor.aio._events import Subscription, pump
 from mcpvisor.aio._portal import PortalClosedError, TrioPortal
 from mcpvisor.specs import NAME_SEPARATOR
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     )
 
     from mcpvisor.specs import ServerSpec
+    from mcpvisor.specs.handlers import ClientHandlers
     from mcpvisor.supervisor import IsolatedSession as TrioIsolatedSession
     from mcpvisor.supervisor import (
         ServerStatus,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
         ToolEntry,
     )
     from mcpvisor.supervisor import SupervisorClient as TrioClient
+    from mcpvisor.supervisor.answering import Unroutable
     from mcpvisor.workers.operations import Operation
 
 T = TypeVar("T")
@@ -127,12 +130,16 @@ class SupervisorClient:
         timeout: float | None = None,
         progress: ProgressCallback | None = None,
         meta: Mapping[str, Any] | None = None,
+        handlers: ClientHandlers | None = None,
+        unroutable: Unroutable = "isolate",
     ) -> CallToolResult:
         """Call a tool: ``call_tool("files", "read", {...})`` or ``call_tool("files__read", {})``.
 
         Returns the SDK's ``CallToolResult`` (``is_error`` is a result, not an exception).
         ``progress`` is an asyncio coroutine function, awaited on the host loop; ``meta`` is
-        sent as the request's ``_meta``.
+        sent as the request's ``_meta``. ``handlers`` answer the server's questions asked
+        during this call, as in the Trio handle (``unroutable`` likewise); their callables
+        are asyncio coroutine functions, awaited on the host loop.
         """
         core = self._core
         return await core.call(
@@ -145,16 +152,33 @@ class SupervisorClient:
                 timeout=timeout,
                 progress=core.progress(progress),
                 meta=meta,
+                handlers=on_host(handlers, core.portal),
+                unroutable=unroutable,
             ),
         )
 
     async def read_resource(
-        self, server: str, uri: str, *, timeout: float | None = None
+        self,
+        server: str,
+        uri: str,
+        *,
+        timeout: float | None = None,
+        handlers: ClientHandlers | None = None,
+        unroutable: Unroutable = "isolate",
     ) -> ReadResourceResult:
-        """Read one resource from ``server``."""
-        trio_client = self._core.trio
-        return await self._core.call(
-            server, partial(trio_client.read_resource, server, uri, timeout=timeout)
+        """Read one resource from ``server``; ``handlers`` and ``unroutable`` as for
+        :meth:`call_tool`."""
+        core = self._core
+        return await core.call(
+            server,
+            partial(
+                core.trio.read_resource,
+                server,
+                uri,
+                timeout=timeout,
+                handlers=on_host(handlers, core.portal),
+                unroutable=unroutable,
+            ),
         )
 
     async def get_prompt(
@@ -164,11 +188,23 @@ class SupervisorClient:
         arguments: Mapping[str, str] | None = None,
         *,
         timeout: float | None = None,
+        handlers: ClientHandlers | None = None,
+        unroutable: Unroutable = "isolate",
     ) -> GetPromptResult:
-        """Render prompt ``name`` of ``server`` with ``arguments``."""
-        trio_client = self._core.trio
-        return await self._core.call(
-            server, partial(trio_client.get_prompt, server, name, arguments, timeout=timeout)
+        """Render prompt ``name`` of ``server`` with ``arguments``; ``handlers`` and
+        ``unroutable`` as for :meth:`call_tool`."""
+        core = self._core
+        return await core.call(
+            server,
+            partial(
+                core.trio.get_prompt,
+                server,
+                name,
+                arguments,
+                timeout=timeout,
+                handlers=on_host(handlers, core.portal),
+                unroutable=unroutable,
+            ),
         )
 
     async def request(
@@ -285,8 +321,12 @@ class SupervisorClient:
         return await self._core.control(None, self._core.trio.drop_failed_servers)
 
     async def add_server(self, spec: ServerSpec) -> ServerStatus:
-        """Supervise a new server; returns its status once its first start attempt finished."""
-        return await self._core.control(spec.name, partial(self._core.trio.add_server, spec))
+        """Supervise a new server; returns its status once its first start attempt finished.
+        Its handlers' callables are asyncio coroutine functions, awaited on the host loop."""
+        core = self._core
+        return await core.control(
+            spec.name, partial(core.trio.add_server, server_on_host(spec, core.portal))
+        )
 
     async def remove_server(self, name: str) -> None:
         """Stop ``name`` and forget it; requests waiting for it get ServerUnavailableError."""

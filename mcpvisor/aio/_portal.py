@@ -201,6 +201,14 @@ class TrioPortal:
             raise
         return future.result()
 
+    def to_host_soon(self, fn: Callable[..., object], *args: Any) -> None:
+        """From the Trio run: call ``fn(*args)`` on the host loop soon, without waiting.
+
+        Dropped once the host loop has closed; if it raises, the loop's exception handler
+        reports it."""
+        with suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(fn, *args)
+
     # ---- the asyncio side ---------------------------------------------------------------
 
     def _send(self, fn: Callable[[], object]) -> None:

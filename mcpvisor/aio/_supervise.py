@@ -20,6 +20,7 @@ from typing import Any
 import outcome
 import trio
 
+from mcpvisor.aio._answering import supervisor_on_host
 from mcpvisor.aio._handle import SupervisorClient, _Core
 from mcpvisor.aio._portal import TrioPortal, deliver, settle
 from mcpvisor.aio._runners import RUNNERS, Runner, TrioRun, make_run
@@ -204,7 +205,9 @@ class Supervision:
                             self._startup.cancel()
                         refresher = _Refresher()
                         async with open_trio_supervisor(
-                            self._spec, hooks=[*_listed(self._hooks), refresher], rng=self._rng
+                            supervisor_on_host(self._spec, self._portal),
+                            hooks=[*_listed(self._hooks), refresher],
+                            rng=self._rng,
                         ) as client:
                             core = _Core(client, self._portal, offset)
                             refresher.core = core

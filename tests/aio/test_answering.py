@@ -1,0 +1,103 @@
+"""Servers' questions reach an asyncio host's handlers on the host's own loop.
+
+The handlers here can only work there: each awaits an ``asyncio.Event`` that belongs to the
+host loop (and that the host sets), and records the loop and thread it ran on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import mcp_types as types
+import pytest
+from aio_support import RUNNERS, run
+
+import mcpvisor as mv
+import mcpvisor.aio
+from tests.s2c.support import stdio_spec, text_of
+
+
+class HostSide:
+    """Handlers that need the host loop: they wait for the host to open a gate first."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.gate = asyncio.Event()
+        self.ran_on: list[tuple[str, asyncio.AbstractEventLoop, int]] = []
+        self.logs: list[tuple[str, asyncio.AbstractEventLoop, int]] = []
+
+    def _where(self, kind: str, into: list[Any]) -> None:
+        into.append((kind, asyncio.get_running_loop(), threading.get_ident()))
+
+    async def sampling(
+        self, ctx: mv.HandlerContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
+        await self.gate.wait()
+        self._where("sampling", self.ran_on)
+        prompt = params.messages[0].content
+        text = prompt.text if isinstance(prompt, types.TextContent) else "?"
+        return types.CreateMessageResult(
+            role="assistant",
+            content=types.TextContent(type="text", text=f"{self.tag} says {text}"),
+            model="test-model",
+        )
+
+    async def roots(self, ctx: mv.HandlerContext) -> list[str]:
+        await self.gate.wait()
+        self._where("roots", self.ran_on)
+        return [f"file:///{self.tag}"]
+
+    def on_log(self, record: mv.ServerLog) -> None:
+        self._where(str(record.data), self.logs)
+
+    def handlers(self) -> mv.ClientHandlers:
+        return mv.ClientHandlers(
+            sampling=self.sampling, roots=self.roots, logging=self.on_log, log_level="debug"
+        )
+
+
+async def _open_gate_soon(*sides: HostSide) -> None:
+    await asyncio.sleep(0.05)
+    for side in sides:
+        side.gate.set()
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_handlers_run_on_the_host_loop(runner: mcpvisor.aio.Runner) -> None:
+    host, caller, late = HostSide("host"), HostSide("caller"), HostSide("late")
+
+    async def main() -> None:
+        loop, thread = asyncio.get_running_loop(), threading.get_ident()
+        spec = mv.SupervisorSpec([stdio_spec(protocol="2026-07-28")], handlers=host.handlers())
+        async with mcpvisor.aio.open_supervisor(spec, runner=runner) as client:
+            gate = asyncio.create_task(_open_gate_soon(host))
+            plain = await asyncio.wait_for(
+                client.call_tool("s2c", "ask_model", {"prompt": "a"}), 60
+            )
+            assert text_of(plain) == "host says a"
+            await gate
+            gate = asyncio.create_task(_open_gate_soon(caller))
+            routed = await asyncio.wait_for(
+                client.call_tool("s2c", "ask_model", {"prompt": "b"}, handlers=caller.handlers()),
+                60,
+            )
+            assert text_of(routed) == "caller says b"
+            await gate
+            roots = await client.call_tool("s2c", "roots", {})
+            assert "file:///host" in text_of(roots)
+
+            added = stdio_spec("added", protocol="legacy", handlers=late.handlers())
+            late.gate.set()
+            assert (await client.add_server(added)).state is mv.ServerState.ACTIVE
+            answer = await client.call_tool("added", "ask_model", {"prompt": "c"})
+            assert text_of(answer) == "late says c"
+            await client.call_tool("s2c", "log_here", {"count": 2, "level": "warning"})
+        for side in (host, caller, late):
+            assert side.ran_on, side.tag
+            assert all(on is loop and t == thread for _, on, t in side.ran_on), side.ran_on
+        assert [kind for kind, _, _ in caller.ran_on] == ["sampling"]
+        assert host.logs and all(on is loop and t == thread for _, on, t in host.logs)
+
+    run(main())
