@@ -14,7 +14,7 @@ iterator or async context manager with the Trio handle's name, signature and err
 only the standard library and trio.
 """
 
-from mcpvisor.aio._events import Subscription
+from mcpvisor.aio._events import ResourceUpdates, Subscription
 from mcpvisor.aio._handle import IsolatedSession, ProgressCallback, SupervisorClient
 from mcpvisor.aio._runners import Runner
 from mcpvisor.aio._supervise import SpecSource, Supervision, open_supervisor
@@ -22,6 +22,7 @@ from mcpvisor.aio._supervise import SpecSource, Supervision, open_supervisor
 __all__ = [
     "IsolatedSession",
     "ProgressCallback",
+    "ResourceUpdates",
     "Runner",
     "SpecSource",
     "Subscription",

@@ -21,6 +21,7 @@ from mcpvisor.supervisor import EventsLost
 if TYPE_CHECKING:
     from mcpvisor.supervisor import LifecycleEvent
     from mcpvisor.supervisor import Subscription as TrioSubscription
+    from mcpvisor.workers.callbacks import ResourceUpdated
 
 
 class Subscription(AsyncIterator["LifecycleEvent | EventsLost"]):
@@ -30,8 +31,11 @@ class Subscription(AsyncIterator["LifecycleEvent | EventsLost"]):
     Iteration ends when the subscription's block exits or the supervisor closes.
     """
 
-    def __init__(self, buffer: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, buffer: int, loop: asyncio.AbstractEventLoop, *, markers: bool = True
+    ) -> None:
         self._buffer = buffer
+        self._markers = markers
         self._loop = loop
         self._lock = threading.Lock()
         self._queue: deque[LifecycleEvent] = deque()
@@ -58,7 +62,7 @@ class Subscription(AsyncIterator["LifecycleEvent | EventsLost"]):
                 return
             if len(self._queue) >= self._buffer:
                 self._queue.popleft()
-                self._lost += 1
+                self._lost += self._markers
             self._queue.append(event)
             self._wake_locked()
 
@@ -89,6 +93,36 @@ class Subscription(AsyncIterator["LifecycleEvent | EventsLost"]):
                     raise StopAsyncIteration
                 waiter = self._waiter = self._loop.create_future()
             await waiter
+
+
+class ResourceUpdates(AsyncIterator["ResourceUpdated"]):
+    """An asyncio reader's view of :meth:`~mcpvisor.SupervisorClient.resource_updates`: the
+    same bounded feed (the oldest updates are dropped, with no marker)."""
+
+    def __init__(self, feed: Subscription) -> None:
+        self._feed = feed
+
+    @property
+    def pending(self) -> int:
+        """ResourceUpdates buffered and not yet read."""
+        return self._feed.pending
+
+    def __aiter__(self) -> ResourceUpdates:
+        return self
+
+    async def __anext__(self) -> ResourceUpdated:
+        update = await self._feed.__anext__()
+        assert not isinstance(update, EventsLost)
+        return update  # type: ignore[return-value]
+
+
+async def pump_updates(updates: AsyncIterator[ResourceUpdated], into: Subscription) -> None:
+    """In the Trio run: forward every update of ``updates`` to ``into`` until either closes."""
+    try:
+        async for update in updates:
+            into._push(update)  # type: ignore[arg-type]
+    finally:
+        into._close()
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

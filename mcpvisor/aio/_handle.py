@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import attrs
 import trio
 
-from mcpvisor.aio._answering import on_host, server_on_host
-from mcpvisor.aio._events import Subscription, pump
+from mcpvisor.aio._answering import on_host, server_on_host, supervisor_on_host
+from mcpvisor.aio._events import ResourceUpdates, Subscription, pump, pump_updates
 from mcpvisor.aio._portal import PortalClosedError, TrioPortal
 from mcpvisor.specs import NAME_SEPARATOR
+from mcpvisor.specs.handlers import ClientHandlers
 from mcpvisor.supervisor import ServerUnavailableError, UnknownServerError
 from mcpvisor.workers.catalog import EMPTY_CATALOG, Catalog
 
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
         ResourceTemplate,
     )
 
-    from mcpvisor.specs import ServerSpec
-    from mcpvisor.specs.handlers import ClientHandlers
+    from mcpvisor.specs import ServerSpec, SupervisorSpec
+    from mcpvisor.specs.handlers import LogLevel
     from mcpvisor.supervisor import IsolatedSession as TrioIsolatedSession
     from mcpvisor.supervisor import (
         ServerStatus,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     )
     from mcpvisor.supervisor import SupervisorClient as TrioClient
     from mcpvisor.supervisor.answering import Unroutable
+    from mcpvisor.supervisor.reconfigure import ReconfigureReport
     from mcpvisor.workers.operations import Operation
 
 T = TypeVar("T")
@@ -222,6 +224,59 @@ class SupervisorClient:
             server, partial(trio_client.request, server, op, args, timeout=timeout)
         )
 
+    # ---- what servers are told ------------------------------------------------------------
+
+    async def subscribe_resource(self, server: str, uri: str) -> None:
+        """Subscribe to changes of ``uri`` on ``server``, now and after every restart; updates
+        arrive on :meth:`resource_updates`."""
+        await self._core.call(server, partial(self._core.trio.subscribe_resource, server, uri))
+
+    async def unsubscribe_resource(self, server: str, uri: str) -> None:
+        """Stop the subscription to ``uri`` on ``server`` (no error if there was none)."""
+        await self._core.call(server, partial(self._core.trio.unsubscribe_resource, server, uri))
+
+    async def set_roots(self, roots: Any, *, server: str | None = None) -> None:
+        """Replace the roots every server (or only ``server``) is given, and tell live
+        sessions; a roots handler is an asyncio coroutine function, awaited on the host loop."""
+        core = self._core
+        if callable(roots):
+            roots = on_host(ClientHandlers(roots=roots), core.portal).roots  # type: ignore[union-attr]
+        await core.call(server, partial(core.trio.set_roots, roots, server=server))
+
+    async def set_logging_level(self, server: str, level: LogLevel) -> None:
+        """Ask ``server`` for log records at ``level`` and above, now and after restarts."""
+        await self._core.call(server, partial(self._core.trio.set_logging_level, server, level))
+
+    def resource_updates(
+        self, *, buffer: int = 1024
+    ) -> AbstractAsyncContextManager[ResourceUpdates]:
+        """Receive every :class:`~mcpvisor.ResourceUpdated` of subscribed resources while the
+        block runs; at most ``buffer`` unread updates are held, past that the oldest dropped."""
+        return self._updates(buffer)
+
+    @asynccontextmanager
+    async def _updates(self, buffer: int) -> AsyncIterator[ResourceUpdates]:
+        core = self._core
+        feed = Subscription(buffer, asyncio.get_running_loop(), markers=False)
+
+        @asynccontextmanager
+        async def pumped() -> AsyncIterator[ResourceUpdates]:
+            async with (
+                core.trio.resource_updates(buffer=buffer) as updates,
+                trio.open_nursery() as nursery,
+            ):
+                nursery.start_soon(pump_updates, updates, feed)
+                yield ResourceUpdates(feed)
+                nursery.cancel_scope.cancel()
+
+        try:
+            async with core.portal.hold(pumped) as updates:
+                yield updates
+        except PortalClosedError:
+            raise ServerUnavailableError("*", None, "the supervisor is shutting down") from None
+        finally:
+            feed._close()
+
     # ---- aggregation ----------------------------------------------------------------------
 
     async def list_tools(self, *, include_unavailable: bool = False) -> list[ToolEntry]:
@@ -328,22 +383,45 @@ class SupervisorClient:
             spec.name, partial(core.trio.add_server, server_on_host(spec, core.portal))
         )
 
+    async def reconfigure(self, spec: SupervisorSpec) -> ReconfigureReport:
+        """Make the running supervisor match ``spec``; see the Trio handle. Its handlers'
+        callables are awaited on the host loop."""
+        core = self._core
+        return await core.control(
+            None, partial(core.trio.reconfigure, supervisor_on_host(spec, core.portal))
+        )
+
+    async def reload(self, load: Callable[[], SupervisorSpec]) -> ReconfigureReport:
+        """:meth:`reconfigure` to ``load()``, called in the Trio run; see the Trio handle."""
+        core = self._core
+
+        def loaded() -> SupervisorSpec:
+            return supervisor_on_host(load(), core.portal)
+
+        return await core.control(None, partial(core.trio.reload, loaded))
+
     async def remove_server(self, name: str) -> None:
         """Stop ``name`` and forget it; requests waiting for it get ServerUnavailableError."""
         await self._core.control(name, partial(self._core.trio.remove_server, name))
 
-    def isolated(self, name: str) -> AbstractAsyncContextManager[IsolatedSession]:
+    def isolated(
+        self, name: str, *, handlers: ClientHandlers | None = None
+    ) -> AbstractAsyncContextManager[IsolatedSession]:
         """A dedicated, fresh session to ``name`` for the block, torn down on exit.
 
-        See :meth:`mcpvisor.SupervisorClient.isolated`; the session lives in the Trio run.
+        See :meth:`mcpvisor.SupervisorClient.isolated`; the session lives in the Trio run, and
+        ``handlers`` are awaited on the host loop.
         """
-        return self._isolated(name)
+        return self._isolated(name, handlers)
 
     @asynccontextmanager
-    async def _isolated(self, name: str) -> AsyncIterator[IsolatedSession]:
+    async def _isolated(
+        self, name: str, handlers: ClientHandlers | None
+    ) -> AsyncIterator[IsolatedSession]:
         core = self._core
         try:
-            async with core.portal.hold(partial(core.trio.isolated, name)) as session:
+            enter = partial(core.trio.isolated, name, handlers=on_host(handlers, core.portal))
+            async with core.portal.hold(enter) as session:
                 yield IsolatedSession(core, session)
         except PortalClosedError:
             raise ServerUnavailableError(name, None, "the supervisor is shutting down") from None

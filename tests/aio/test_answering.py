@@ -7,6 +7,8 @@ host loop (and that the host sets), and records the loop and thread it ran on.
 from __future__ import annotations
 
 import asyncio
+import inspect
+import json
 import threading
 from typing import Any
 
@@ -99,5 +101,65 @@ def test_handlers_run_on_the_host_loop(runner: mcpvisor.aio.Runner) -> None:
             assert all(on is loop and t == thread for _, on, t in side.ran_on), side.ran_on
         assert [kind for kind, _, _ in caller.ran_on] == ["sampling"]
         assert host.logs and all(on is loop and t == thread for _, on, t in host.logs)
+
+    run(main())
+
+
+def test_the_asyncio_handle_has_every_method_of_the_trio_handle_with_its_parameters() -> None:
+    pairs = [
+        (mv.SupervisorClient, mcpvisor.aio.SupervisorClient),
+        (mv.IsolatedSession, mcpvisor.aio.IsolatedSession),
+    ]
+    for trio_side, aio_side in pairs:
+        public = sorted(n for n in dir(trio_side) if not n.startswith("_"))
+        assert public == sorted(n for n in dir(aio_side) if not n.startswith("_"))
+        for name in public:
+            if callable(getattr(trio_side, name)):
+                want = list(inspect.signature(getattr(trio_side, name)).parameters)
+                assert list(inspect.signature(getattr(aio_side, name)).parameters) == want, name
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_what_servers_are_told_and_reconfiguring_from_asyncio(runner: mcpvisor.aio.Runner) -> None:
+    host = HostSide("host")
+    host.gate.set()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        # Roots from the start: a session advertises the roots capability when it begins.
+        first = mv.ClientHandlers(roots=["file:///start"])
+        spec = mv.SupervisorSpec([stdio_spec(protocol="legacy", handlers=first)])
+        async with (
+            mcpvisor.aio.open_supervisor(spec, runner=runner) as client,
+            client.resource_updates() as updates,
+        ):
+            await client.set_roots(host.roots)
+            assert "file:///host" in text_of(await client.call_tool("s2c", "roots", {}))
+            await client.set_roots(["file:///static"], server="s2c")
+            assert "file:///static" in text_of(await client.call_tool("s2c", "roots", {}))
+
+            await client.subscribe_resource("s2c", "res://counter")
+            assert json.loads(
+                text_of(await client.call_tool("s2c", "touch", {"uri": "res://counter"}))
+            )
+            update = await asyncio.wait_for(updates.__anext__(), 30)
+            assert (update.server, update.uri) == ("s2c", "res://counter")
+            await client.unsubscribe_resource("s2c", "res://counter")
+            await client.set_logging_level("s2c", "error")
+
+            async with client.isolated("s2c", handlers=host.handlers()) as session:
+                answer = await session.call_tool("ask_model", {"prompt": "d"})
+                assert text_of(answer) == "host says d"
+
+            grown = mv.SupervisorSpec([*spec.servers, stdio_spec("more", protocol="legacy")])
+            report = await client.reconfigure(grown)
+            assert report.added == ("more",)
+            assert client.status().servers["more"].state is mv.ServerState.ACTIVE
+            report = await client.reload(lambda: spec)
+            assert report.removed == ("more",)
+            assert "more" not in client.status().servers
+        assert host.ran_on and all(on is loop for _, on, _ in host.ran_on)
+        kinds = {kind for kind, _, _ in host.ran_on}
+        assert kinds == {"roots", "sampling"}
 
     run(main())
