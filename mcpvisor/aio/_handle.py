@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from mcpvisor.workers.operations import Operation
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 class ProgressCallback(Protocol):
@@ -256,22 +257,32 @@ class SupervisorClient:
 
     @asynccontextmanager
     async def _updates(self, buffer: int) -> AsyncIterator[ResourceUpdates]:
-        core = self._core
         feed = Subscription(buffer, asyncio.get_running_loop(), markers=False)
+        source = partial(self._core.trio.resource_updates, buffer=buffer)
+        async with self._pumped(feed, source, pump_updates, ResourceUpdates(feed)) as updates:
+            yield updates
+
+    @asynccontextmanager
+    async def _pumped(
+        self,
+        feed: Subscription,
+        source: Callable[[], AbstractAsyncContextManager[Any]],
+        pump_into: Callable[[Any, Subscription], Awaitable[None]],
+        view: V,
+    ) -> AsyncIterator[V]:
+        """``view`` of ``feed`` while a Trio task pumps what ``source()`` yields into it."""
+        core = self._core
 
         @asynccontextmanager
-        async def pumped() -> AsyncIterator[ResourceUpdates]:
-            async with (
-                core.trio.resource_updates(buffer=buffer) as updates,
-                trio.open_nursery() as nursery,
-            ):
-                nursery.start_soon(pump_updates, updates, feed)
-                yield ResourceUpdates(feed)
+        async def held() -> AsyncIterator[V]:
+            async with source() as items, trio.open_nursery() as nursery:
+                nursery.start_soon(pump_into, items, feed)
+                yield view
                 nursery.cancel_scope.cancel()
 
         try:
-            async with core.portal.hold(pumped) as updates:
-                yield updates
+            async with core.portal.hold(held) as out:
+                yield out
         except PortalClosedError:
             raise ServerUnavailableError("*", None, "the supervisor is shutting down") from None
         finally:
@@ -331,23 +342,10 @@ class SupervisorClient:
 
     @asynccontextmanager
     async def _subscribe(self, buffer: int) -> AsyncIterator[Subscription]:
-        core = self._core
         subscription = Subscription(buffer, asyncio.get_running_loop())
-
-        @asynccontextmanager
-        async def pumped() -> AsyncIterator[Subscription]:
-            async with core.trio.subscribe(buffer=buffer) as events, trio.open_nursery() as n:
-                n.start_soon(pump, events, subscription)
-                yield subscription
-                n.cancel_scope.cancel()
-
-        try:
-            async with core.portal.hold(pumped) as events:
-                yield events
-        except PortalClosedError:
-            raise ServerUnavailableError("*", None, "the supervisor is shutting down") from None
-        finally:
-            subscription._close()
+        source = partial(self._core.trio.subscribe, buffer=buffer)
+        async with self._pumped(subscription, source, pump, subscription) as events:
+            yield events
 
     async def aclose(self) -> None:
         """Shut the supervisor down now, as leaving ``open_supervisor``'s block does."""

@@ -18,17 +18,17 @@ from aio_support import RUNNERS, run
 
 import mcpvisor as mv
 import mcpvisor.aio
-from tests.s2c.support import stdio_spec, text_of
+from tests.s2c.support import Recorder, stdio_spec, text_of
 
 
-class HostSide:
+class HostSide(Recorder):
     """Handlers that need the host loop: they wait for the host to open a gate first."""
 
     def __init__(self, tag: str) -> None:
-        self.tag = tag
+        super().__init__(tag)
         self.gate = asyncio.Event()
         self.ran_on: list[tuple[str, asyncio.AbstractEventLoop, int]] = []
-        self.logs: list[tuple[str, asyncio.AbstractEventLoop, int]] = []
+        self.where_logged: list[tuple[str, asyncio.AbstractEventLoop, int]] = []
 
     def _where(self, kind: str, into: list[Any]) -> None:
         into.append((kind, asyncio.get_running_loop(), threading.get_ident()))
@@ -38,13 +38,7 @@ class HostSide:
     ) -> types.CreateMessageResult:
         await self.gate.wait()
         self._where("sampling", self.ran_on)
-        prompt = params.messages[0].content
-        text = prompt.text if isinstance(prompt, types.TextContent) else "?"
-        return types.CreateMessageResult(
-            role="assistant",
-            content=types.TextContent(type="text", text=f"{self.tag} says {text}"),
-            model="test-model",
-        )
+        return await super().sampling(ctx, params)
 
     async def roots(self, ctx: mv.HandlerContext) -> list[str]:
         await self.gate.wait()
@@ -52,11 +46,12 @@ class HostSide:
         return [f"file:///{self.tag}"]
 
     def on_log(self, record: mv.ServerLog) -> None:
-        self._where(str(record.data), self.logs)
+        self._where(str(record.data), self.where_logged)
 
-    def handlers(self) -> mv.ClientHandlers:
+    def handlers(self, **kwargs: Any) -> mv.ClientHandlers:
+        kwargs.setdefault("log_level", "debug")
         return mv.ClientHandlers(
-            sampling=self.sampling, roots=self.roots, logging=self.on_log, log_level="debug"
+            sampling=self.sampling, roots=self.roots, logging=self.on_log, **kwargs
         )
 
 
@@ -100,7 +95,8 @@ def test_handlers_run_on_the_host_loop(runner: mcpvisor.aio.Runner) -> None:
             assert side.ran_on, side.tag
             assert all(on is loop and t == thread for _, on, t in side.ran_on), side.ran_on
         assert [kind for kind, _, _ in caller.ran_on] == ["sampling"]
-        assert host.logs and all(on is loop and t == thread for _, on, t in host.logs)
+        assert host.where_logged
+        assert all(on is loop and t == thread for _, on, t in host.where_logged)
 
     run(main())
 
