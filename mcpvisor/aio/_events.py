@@ -4,7 +4,8 @@ A Trio task reads the supervisor's own subscription and pushes each event here u
 from its thread; the asyncio reader is woken only when it is waiting. So the buffer stays
 bounded even while the host loop is blocked: past ``buffer`` unread events the oldest are
 discarded and the next read is an :class:`~mcpvisor.EventsLost` marker. Supervision never
-waits for a subscriber.
+waits for a subscriber. Resource updates travel the same way, without the marker, as the Trio
+feed drops its oldest updates silently.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class ResourceUpdates(AsyncIterator["ResourceUpdated"]):
 
     @property
     def pending(self) -> int:
-        """ResourceUpdates buffered and not yet read."""
+        """Updates buffered and not yet read."""
         return self._feed.pending
 
     def __aiter__(self) -> ResourceUpdates:
