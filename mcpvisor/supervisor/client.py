@@ -148,13 +148,14 @@ class SupervisorClient:
         status = snapshot.status.servers.get(server)
         if status is None:
             raise UnknownServerError(server, self._names(snapshot))
-        tools = snapshot.catalog(server).tools
+        catalog = snapshot.catalog(server)
+        tools = catalog.tools
         # Refused only against a listing that cannot have been cut: a tool past the cut exists.
         if (
             tools
             and len(tools) < listing.MAX_LIST_ITEMS
             and status.state is ServerState.ACTIVE
-            and not any(t.name == tool for t in tools)
+            and catalog.tool(tool) is None
         ):
             raise UnknownToolError(server, tool, [t.name for t in tools])
         result: CallToolResult = await self._runtime.dispatch(  # type: ignore[assignment]

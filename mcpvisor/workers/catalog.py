@@ -35,6 +35,14 @@ class Catalog:
     capabilities: types.ServerCapabilities | None = None
     server_info: types.Implementation | None = None
     protocol_version: str | None = None
+    _by_name: dict[str, types.Tool] = attrs.field(init=False, repr=False, eq=False)
+    """The tools by name, built once: the handle checks a tool's name on every call."""
+
+    def __attrs_post_init__(self) -> None:
+        by_name: dict[str, types.Tool] = {}
+        for tool in self.tools:
+            by_name.setdefault(tool.name, tool)
+        object.__setattr__(self, "_by_name", by_name)
 
     def part(self, name: CatalogPart) -> tuple[object, ...]:
         """The listing ``name``: ``catalog.part("tools") is catalog.tools``."""
@@ -42,8 +50,8 @@ class Catalog:
         return items
 
     def tool(self, name: str) -> types.Tool | None:
-        """The tool called ``name``, or None."""
-        return next((tool for tool in self.tools if tool.name == name), None)
+        """The tool called ``name`` (the first listed, if a server repeats one), or None."""
+        return self._by_name.get(name)
 
 
 EMPTY_CATALOG = Catalog()

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
+import mcp_types as types
 import pytest
 import structlog
 import trio
@@ -264,3 +266,16 @@ async def test_a_callers_structlog_context_tags_the_lines_logged_for_its_call() 
         with trio.fail_after(30):
             await envelope.reply.wait()
     assert seen == ["alice"]
+
+
+def test_a_catalog_finds_tools_by_name_and_keeps_the_first_of_a_repeated_name() -> None:
+    def tool(name: str, description: str) -> types.Tool:
+        return types.Tool(name=name, description=description, input_schema={"type": "object"})
+
+    catalog = Catalog(tools=(tool("a", "first"), tool("b", "other"), tool("a", "second")))
+    found = catalog.tool("a")
+    assert found is not None and found.description == "first"
+    assert catalog.tool("c") is None
+    assert catalog == Catalog(tools=catalog.tools)
+    emptied = attrs.evolve(catalog, tools=(tool("c", "new"),))
+    assert emptied.tool("a") is None and emptied.tool("c") is not None
