@@ -1,7 +1,7 @@
 """Servers' questions reach an asyncio host's handlers on the host's own loop.
 
-The handlers here can only work there: each awaits an ``asyncio.Event`` that belongs to the
-host loop (and that the host sets), and records the loop and thread it ran on.
+The handlers here can only work there: each awaits a future of the host loop's that only the
+loop itself resolves, and records the loop and thread it ran on.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from tests.s2c.support import Recorder, stdio_spec, text_of
 
 
 class HostSide(Recorder):
-    """Handlers that need the host loop: they wait for the host to open a gate first."""
+    """Handlers that need the host loop: each first waits for the loop to run a callback."""
 
     def __init__(self, tag: str) -> None:
         super().__init__(tag)
-        self.gate = asyncio.Event()
         self.ran_on: list[tuple[str, asyncio.AbstractEventLoop, int]] = []
         self.where_logged: list[tuple[str, asyncio.AbstractEventLoop, int]] = []
 
@@ -36,12 +35,12 @@ class HostSide(Recorder):
     async def sampling(
         self, ctx: mv.HandlerContext, params: types.CreateMessageRequestParams
     ) -> types.CreateMessageResult:
-        await self.gate.wait()
+        await _through_the_loop()
         self._where("sampling", self.ran_on)
         return await super().sampling(ctx, params)
 
     async def roots(self, ctx: mv.HandlerContext) -> list[str]:
-        await self.gate.wait()
+        await _through_the_loop()
         self._where("roots", self.ran_on)
         return [f"file:///{self.tag}"]
 
@@ -55,10 +54,11 @@ class HostSide(Recorder):
         )
 
 
-async def _open_gate_soon(*sides: HostSide) -> None:
-    await asyncio.sleep(0.05)
-    for side in sides:
-        side.gate.set()
+async def _through_the_loop() -> None:
+    """Await a future the running asyncio loop resolves: under Trio this cannot complete."""
+    done = asyncio.get_running_loop().create_future()
+    done.get_loop().call_soon(done.set_result, None)
+    await done
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
@@ -69,24 +69,19 @@ def test_handlers_run_on_the_host_loop(runner: mcpvisor.aio.Runner) -> None:
         loop, thread = asyncio.get_running_loop(), threading.get_ident()
         spec = mv.SupervisorSpec([stdio_spec(protocol="2026-07-28")], handlers=host.handlers())
         async with mcpvisor.aio.open_supervisor(spec, runner=runner) as client:
-            gate = asyncio.create_task(_open_gate_soon(host))
             plain = await asyncio.wait_for(
                 client.call_tool("s2c", "ask_model", {"prompt": "a"}), 60
             )
             assert text_of(plain) == "host says a"
-            await gate
-            gate = asyncio.create_task(_open_gate_soon(caller))
             routed = await asyncio.wait_for(
                 client.call_tool("s2c", "ask_model", {"prompt": "b"}, handlers=caller.handlers()),
                 60,
             )
             assert text_of(routed) == "caller says b"
-            await gate
             roots = await client.call_tool("s2c", "roots", {})
             assert "file:///host" in text_of(roots)
 
             added = stdio_spec("added", protocol="legacy", handlers=late.handlers())
-            late.gate.set()
             assert (await client.add_server(added)).state is mv.ServerState.ACTIVE
             answer = await client.call_tool("added", "ask_model", {"prompt": "c"})
             assert text_of(answer) == "late says c"
@@ -118,7 +113,6 @@ def test_the_asyncio_handle_has_every_method_of_the_trio_handle_with_its_paramet
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_what_servers_are_told_and_reconfiguring_from_asyncio(runner: mcpvisor.aio.Runner) -> None:
     host = HostSide("host")
-    host.gate.set()
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
