@@ -37,13 +37,8 @@ def _wrapped(handlers: ClientHandlers, portal: TrioPortal) -> ClientHandlers:
                 return await to_host(fn, ctx, params)
 
             changes[field] = ask
-    roots = handlers.roots
-    if callable(roots):
-
-        async def list_roots(ctx: Any, fn: Any = roots) -> Any:
-            return await to_host(fn, ctx)
-
-        changes["roots"] = list_roots
+    if callable(handlers.roots):
+        changes["roots"] = roots_on_host(handlers.roots, portal)
     on_log = handlers.logging
     if on_log is not None:
 
@@ -52,6 +47,18 @@ def _wrapped(handlers: ClientHandlers, portal: TrioPortal) -> ClientHandlers:
 
         changes["logging"] = log
     return attrs.evolve(handlers, **changes) if changes else handlers
+
+
+def roots_on_host(roots: Any, portal: TrioPortal) -> Any:
+    """``roots`` as given if static; a roots handler wrapped to run on the host loop."""
+    if not callable(roots):
+        return roots
+    to_host = portal.to_host
+
+    async def list_roots(ctx: Any) -> Any:
+        return await to_host(roots, ctx)
+
+    return list_roots
 
 
 def server_on_host(spec: ServerSpec, portal: TrioPortal) -> ServerSpec:

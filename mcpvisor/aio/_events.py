@@ -63,7 +63,8 @@ class Subscription(AsyncIterator["LifecycleEvent | EventsLost"]):
                 return
             if len(self._queue) >= self._buffer:
                 self._queue.popleft()
-                self._lost += self._markers
+                if self._markers:
+                    self._lost += 1
             self._queue.append(event)
             self._wake_locked()
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import attrs
 import trio
 
-from mcpvisor.aio._answering import on_host, server_on_host, supervisor_on_host
+from mcpvisor.aio._answering import on_host, roots_on_host, server_on_host, supervisor_on_host
 from mcpvisor.aio._events import ResourceUpdates, Subscription, pump, pump_updates
 from mcpvisor.aio._portal import PortalClosedError, TrioPortal
 from mcpvisor.specs import NAME_SEPARATOR
@@ -240,8 +240,7 @@ class SupervisorClient:
         """Replace the roots every server (or only ``server``) is given, and tell live
         sessions; a roots handler is an asyncio coroutine function, awaited on the host loop."""
         core = self._core
-        if callable(roots):
-            roots = on_host(ClientHandlers(roots=roots), core.portal).roots  # type: ignore[union-attr]
+        roots = roots_on_host(roots, core.portal)
         await core.call(server, partial(core.trio.set_roots, roots, server=server))
 
     async def set_logging_level(self, server: str, level: LogLevel) -> None:

@@ -75,23 +75,20 @@ class Subscription(AsyncIterator["LifecycleEvent | EventsLost"]):
     def _take(self) -> LifecycleEvent | EventsLost | None:
         """The next item without waiting, or None if there is none yet."""
         bus = self._bus
-        if bus is not None:
-            unread = self._catch_up(bus)
-            if self._lost:
-                lost, self._lost = self._lost, 0
-                return EventsLost(lost)
-            if not unread:
-                return None
-            event = bus._log[self._cursor - bus._head]
-            self._cursor += 1
-            if self._due_at is None:
-                bus._track(self)
-            return event
+        unread = self._catch_up(bus) if bus is not None else 0
         if self._lost:
             lost, self._lost = self._lost, 0
             return EventsLost(lost)
-        assert self._rest is not None
-        return self._rest.popleft() if self._rest else None
+        if bus is None:
+            assert self._rest is not None
+            return self._rest.popleft() if self._rest else None
+        if not unread:
+            return None
+        event = bus._log[self._cursor - bus._head]
+        self._cursor += 1
+        if self._due_at is None:
+            bus._track(self)
+        return event
 
     def _close(self) -> None:
         bus = self._bus
@@ -202,11 +199,7 @@ class EventBus:
         self._full.discard(subscription)
         key = subscription._cursor + subscription._buffer
         subscription._due_at = key
-        bucket = self._due.get(key)
-        if bucket is None:
-            self._due[key] = {subscription}
-        else:
-            bucket.add(subscription)
+        self._due.setdefault(key, set()).add(subscription)
 
     def _untrack(self, subscription: Subscription) -> None:
         key = subscription._due_at
@@ -220,10 +213,10 @@ class EventBus:
                 del self._due[key]
 
     def discard(self, subscription: Subscription) -> None:
-        if subscription._bus is not self:
-            subscription._close()
-            return
+        ours = subscription._bus is self
         subscription._close()
+        if not ours:
+            return
         self._subscribers.discard(subscription)
         self._full.discard(subscription)
         self._waiting.discard(subscription)

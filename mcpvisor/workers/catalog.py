@@ -35,14 +35,13 @@ class Catalog:
     capabilities: types.ServerCapabilities | None = None
     server_info: types.Implementation | None = None
     protocol_version: str | None = None
-    _by_name: dict[str, types.Tool] = attrs.field(init=False, repr=False, eq=False)
+    _by_name: dict[str, types.Tool] = attrs.field(
+        init=False,
+        repr=False,
+        eq=False,
+        default=attrs.Factory(lambda self: _first_by_name(self.tools), takes_self=True),
+    )
     """The tools by name, built once: the handle checks a tool's name on every call."""
-
-    def __attrs_post_init__(self) -> None:
-        by_name: dict[str, types.Tool] = {}
-        for tool in self.tools:
-            by_name.setdefault(tool.name, tool)
-        object.__setattr__(self, "_by_name", by_name)
 
     def part(self, name: CatalogPart) -> tuple[object, ...]:
         """The listing ``name``: ``catalog.part("tools") is catalog.tools``."""
@@ -52,6 +51,11 @@ class Catalog:
     def tool(self, name: str) -> types.Tool | None:
         """The tool called ``name`` (the first listed, if a server repeats one), or None."""
         return self._by_name.get(name)
+
+
+def _first_by_name(tools: tuple[types.Tool, ...]) -> dict[str, types.Tool]:
+    """Each name's first tool: a server that repeats a name is read as its first listing."""
+    return {tool.name: tool for tool in reversed(tools)}
 
 
 EMPTY_CATALOG = Catalog()
