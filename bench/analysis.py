@@ -72,15 +72,25 @@ than 2026-07-28 (client-side work is the same in both: 709-713 Python calls, 8 p
 `mcp.Client` itself adds 14 Python calls per call over a bare `ClientSession`.
 """,
     3: """
-**Why.** The same per-request hops as scenario 1, multiplied: 1000 concurrent calls put 1000
-`_serve_one` tasks, 1000 `Reply` events and 1000 channel sends on top of the SDK's own work.
-cProfile over 3 bursts: 28,089 task reschedules for the handle against 13,130 for raw clients
-(9.4 vs 4.4 per call) and 7,008 parking-lot waits (channel and limiter) against none. The
-per-server `max_concurrency=32` limit is not the cause: with 1000 the ratio was no better
-(0.66 vs 0.76 in the same run). Performing the call in the caller's task (the fix under
-scenario 1) measured 0.84 of raw throughput in-process (handle 0.71 in that run), so it
-recovers about half the gap; the rest is the limiter's parking and the extra `CancelScope`
-per call, which a lighter path (skip the limiter when `inflight < max_concurrency`) would cut.
+**Why.** Two causes, which the notes' garbage-collection line now tells apart.
+
+- **Full garbage collections set much of each side's rate.** With 1000 calls in flight, a
+  burst either crosses Python's threshold for a full (generation 2) collection or stays under
+  it, and one such pass takes 100-200 ms on this machine. Which side crosses it is close to
+  chance, and it tends to stay the same side. In one run over stdio, the raw `mcp.Client` took
+  8 full collections (35 % of its time) while the handle and the bare session took none.
+  In a same-process A/B with the collector off after `gc.freeze()` (10 rounds), raw
+  `mcp.Client` and bare `ClientSession` cost the same host CPU per call (216 and 218 us).
+  So the 70-100 % gap between those two in earlier runs is the collector, not the `Client`
+  layer.
+- **Outside collections, the hop's own work.** Over stdio with the collector off, the handle
+  costs 70-120 us more host CPU per call than a bare session (four runs: 295-386 against
+  204-267 us). Under cProfile that is 918 against 674 Python calls per call, the same ~245
+  extra calls as one call at a time (`python -m bench.counts stdio`), so nothing grows with
+  concurrency. `max_concurrency` 32 or 64 made no difference. In-process, with an `async`
+  tool in place of the bench's sync one (so no worker thread), handle / raw was 0.70-0.80
+  for bursts of 1 to 1000 calls: the extra 66-140 us per call is there one call at a time
+  too. Reaching 0.85 of a bare session would need the hop's work cut to about half.
 """,
     5: """
 **Why.** With bench/raw_server.py a cold start is only ~20 ms, so the goal leaves ~1 ms for

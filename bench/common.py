@@ -7,8 +7,8 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,52 @@ class Outcome:
 
 def series(label: str, samples: Sequence[float], unit: str = "ms") -> Series:
     return Series(label, tuple(samples), unit)
+
+
+@attrs.define
+class FullCollections:
+    """Python's full (generation 2) garbage collections seen while :meth:`watch` was active.
+
+    Under 1000 calls in flight one such pause takes tens to hundreds of milliseconds, and
+    which side of a comparison it lands in is close to chance, so throughput figures report
+    it beside the rate."""
+
+    count: int = 0
+    seconds: float = 0.0
+    elapsed: float = 0.0
+    """Wall time spent inside :meth:`watch`, collections included."""
+
+    @contextmanager
+    def watch(self) -> Iterator[None]:
+        clock = time.perf_counter
+        began = 0.0
+
+        def callback(phase: str, info: dict[str, int]) -> None:
+            nonlocal began
+            if info["generation"] != 2:
+                return
+            if phase == "start":
+                began = clock()
+            else:
+                self.count += 1
+                self.seconds += clock() - began
+
+        gc.callbacks.append(callback)
+        t = clock()
+        try:
+            yield
+        finally:
+            self.elapsed += clock() - t
+            gc.callbacks.remove(callback)
+
+    def describe(self, label: str, calls: int) -> str:
+        share = self.seconds / self.elapsed if self.elapsed else 0.0
+        rest = self.elapsed - self.seconds
+        rate = calls / rest if rest > 0 else math.nan
+        return (
+            f"{label} {self.count} ({self.seconds * 1e3:,.0f} ms, {share:.0%} of its time; "
+            f"{rate:,.0f} calls/s outside them)"
+        )
 
 
 def ratio(a: Series, b: Series) -> float:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from typing import Any
 
+import attrs
 import trio
 
 import mcpvisor as mv
 from bench.common import (
     NO_PROBES,
     Config,
+    FullCollections,
     Outcome,
     Series,
     alternate,
@@ -31,13 +34,25 @@ from bench.mcp_server import make_server
 Call = Callable[[int], Awaitable[Any]]
 
 
-async def _burst(calls: int, servers: int, call: Call, into: list[float]) -> None:
+async def _burst(
+    calls: int, servers: int, call: Call, into: list[float], gcs: FullCollections | None = None
+) -> None:
     """``calls`` calls at once, round-robin over ``servers``; appends calls per second."""
     t = time.perf_counter()
-    async with trio.open_nursery() as nursery:
-        for i in range(calls):
-            nursery.start_soon(call, i % servers)
+    with gcs.watch() if gcs is not None else nullcontext():
+        async with trio.open_nursery() as nursery:
+            for i in range(calls):
+                nursery.start_soon(call, i % servers)
     into.append(calls / (time.perf_counter() - t))
+
+
+@attrs.frozen
+class _Sides:
+    ours: Series
+    raw: Series
+    bare: Series
+    collections: str
+    """Where the full garbage collections fell, one line for the notes."""
 
 
 async def _compare(
@@ -46,7 +61,7 @@ async def _compare(
     raw_servers: list[Any],
     bare_servers: list[Any],
     tool: str,
-) -> tuple[Series, Series, Series]:
+) -> _Sides:
     calls = cfg.size(1000, 40)
     n = len(specs)
     names = [s.name for s in specs]
@@ -54,6 +69,7 @@ async def _compare(
     ours: list[float] = []
     raw: list[float] = []
     bare: list[float] = []
+    gcs = {side: FullCollections() for side in ("handle", "raw", "bare")}
     async with (
         mv.open_supervisor(mv.SupervisorSpec(servers=specs)) as client,
         raw_clients(raw_servers) as direct,
@@ -76,19 +92,21 @@ async def _compare(
         await _burst(calls, n, bare_call, [])
 
         async def side_ours() -> None:
-            await _burst(calls, n, ours_call, ours)
+            await _burst(calls, n, ours_call, ours, gcs["handle"])
 
         async def side_raw() -> None:
-            await _burst(calls, n, raw_call, raw)
+            await _burst(calls, n, raw_call, raw, gcs["raw"])
 
         async def side_bare() -> None:
-            await _burst(calls, n, bare_call, bare)
+            await _burst(calls, n, bare_call, bare, gcs["bare"])
 
-        await alternate(cfg.size(8, 1), [side_ours, side_raw, side_bare])
-    return (
+        rounds = cfg.size(8, 1)
+        await alternate(rounds, [side_ours, side_raw, side_bare])
+    return _Sides(
         series("handle", ours, "/s"),
         series("raw mcp.Client", raw, "/s"),
         series("bare ClientSession (trio)", bare, "/s"),
+        ", ".join(gc.describe(side, calls * rounds) for side, gc in gcs.items()),
     )
 
 
@@ -99,11 +117,13 @@ async def concurrent(cfg: Config) -> Outcome:
     specs: list[mv.ServerSpec] = [
         mv.InProcessSpec(name=f"s{i}", server=servers[i], timeouts=NO_PROBES) for i in range(n)
     ]
-    in_ours, in_raw, in_bare = await _compare(cfg, specs, servers, servers, "add")
+    inproc = await _compare(cfg, specs, servers, servers, "add")
+    in_ours, in_raw, in_bare = inproc.ours, inproc.raw, inproc.bare
     stdio_specs: list[mv.ServerSpec] = [stdio_spec(f"s{i}") for i in range(n)]
-    io_ours, io_raw, io_bare = await _compare(
+    stdio = await _compare(
         cfg, stdio_specs, [raw_params() for _ in range(n)], [raw_params() for _ in range(n)], "echo"
     )
+    io_ours, io_raw, io_bare = stdio.ours, stdio.raw, stdio.bare
     in_ratio = in_ours.median / in_raw.median
     io_ratio = io_ours.median / io_raw.median
     worst = min(in_ratio, io_ratio)
@@ -134,5 +154,8 @@ async def concurrent(cfg: Config) -> Outcome:
             "one process per server per side",
             "the handle runs with the default max_concurrency=32 per server "
             "(50 calls per server are in flight at once); the raw clients have no limit",
+            f"full (generation 2) garbage collections during the timed bursts, in-process: "
+            f"{inproc.collections}",
+            f"stdio: {stdio.collections}",
         ),
     )
