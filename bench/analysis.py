@@ -76,7 +76,7 @@ than 2026-07-28 (client-side work is the same in both: 709-713 Python calls, 8 p
 
 - **Full garbage collections set much of each side's rate.** With 1000 calls in flight, a
   burst either crosses Python's threshold for a full (generation 2) collection or stays under
-  it, and one such pass takes 100-200 ms on this machine. Which side crosses it is close to
+  it, and one such pass takes 170-220 ms on this machine. Which side crosses it is close to
   chance, and it tends to stay the same side. In one run over stdio, the raw `mcp.Client` took
   8 full collections (35 % of its time) while the handle and the bare session took none.
   In a same-process A/B with the collector off after `gc.freeze()` (10 rounds), raw
