@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 SERVERS = Path(__file__).parent / "servers"
@@ -106,6 +107,25 @@ def pid_alive(pid: int) -> bool:
 def pid_gone(pid: int) -> bool:
     """Whether ``pid`` has exited and been reaped (not even a zombie remains)."""
     return _proc_stat(pid) is None
+
+
+_PROPERTY_TEST_TIMEOUT = 480
+"""Seconds a hypothesis test may run: hypothesis gives up shrinking a failure after 300 s, so
+this lets it report the example, where the suite's 120 s would end the test first."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every hypothesis test (``@given`` or a state machine's ``TestCase``) without a
+    timeout of its own the longer :data:`_PROPERTY_TEST_TIMEOUT`."""
+    for item in items:
+        if item.get_closest_marker("timeout") is None and _is_property_test(item):
+            item.add_marker(pytest.mark.timeout(_PROPERTY_TEST_TIMEOUT))
+
+
+def _is_property_test(item: pytest.Item) -> bool:
+    if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+        return True
+    return isinstance(getattr(getattr(item, "cls", None), "settings", None), hypothesis.settings)
 
 
 _first_seen: dict[int, str] = {}
