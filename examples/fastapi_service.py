@@ -11,7 +11,8 @@ noticed and the server restarted even while a handler blocks the event loop.
 - ``GET /tools``: every tool of every serving server, as ``server__tool`` names.
 - ``POST /call`` with ``{"tool": "server__tool", "arguments": {...}}``: one tool call; 200 with
   the result, or 404 unknown tool, 503 server unavailable, 502 interrupted by a crash, 504
-  timed out. A client that disconnects cancels its call on the server.
+  timed out. A client that disconnects cancels its call on the server (see
+  :func:`until_disconnect`: Starlette itself never cancels a handler whose client went away).
 
 Run it with ``python examples/fastapi_service.py [--port 8080] [--config mcp.json]`` and try
 ``curl localhost:8080/health``; SIGTERM or Ctrl-C stops uvicorn, which closes the lifespan
@@ -21,10 +22,11 @@ and with it every server.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -34,6 +36,37 @@ from pydantic import BaseModel, Field
 import mcpvisor as mv
 import mcpvisor.aio
 from mcpvisor.demo import stdio_spec
+
+T = TypeVar("T")
+
+
+class ClientGone(Exception):
+    """The HTTP client disconnected before its call was answered."""
+
+
+async def until_disconnect(request: Request, call: Awaitable[T]) -> T:
+    """``await call``, cancelled when the client disconnects, which raises :class:`ClientGone`.
+
+    Starlette never cancels a handler whose client went away: without this, an abandoned call
+    runs on the server to its end, and uvicorn's shutdown waits for it. Once the body has been
+    read, the request's receive channel has nothing left to deliver but ``http.disconnect``.
+    """
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        raise ClientGone
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            watcher = group.create_task(watch())
+            try:
+                return await call
+            finally:
+                watcher.cancel()
+    except BaseExceptionGroup as failed:
+        # One error: the call's own, or ClientGone (the group has cancelled the call).
+        raise failed.exceptions[0] from None
 
 
 def services() -> mv.SupervisorSpec:
@@ -87,7 +120,12 @@ def make_app(spec: mv.SupervisorSpec | str) -> FastAPI:
     @app.post("/call")
     async def call(body: Call, request: Request) -> JSONResponse:
         try:
-            result = await mcp(request).call_tool(body.tool, body.arguments)
+            result = await until_disconnect(
+                request, mcp(request).call_tool(body.tool, body.arguments)
+            )
+        except ClientGone:
+            print(f"{body.tool}: the client went away; its call is cancelled", flush=True)
+            return JSONResponse({"error": "the client went away"}, status_code=499)
         except (mv.UnknownServerError, mv.UnknownToolError) as error:
             return JSONResponse({"error": str(error)}, status_code=404)
         except mv.ServerUnavailableError as error:

@@ -1,12 +1,15 @@
 """A raw JSON-RPC stdio MCP server (no ``mcp`` import, starts fast) that records what it got.
 
-``python recording_server.py RECORD_FILE [--linger]``: every ``notifications/cancelled`` is
-appended to RECORD_FILE as ``cancelled <requestId>`` the moment it arrives, so a test can
-prove the server itself received it. Tools: ``echo(text)``, ``pid()``, ``hang()`` (never
-answers; sends progress first when asked, so a test knows the call arrived), ``fail()`` (an
-``isError`` result), ``meta()`` (the request's ``_meta`` as JSON). One resource
-``mem://note`` and one prompt ``greet(name)``. With ``--linger`` it keeps running after
-stdin closes, so only its supervisor's teardown (a signal) ends it.
+``python recording_server.py RECORD_FILE [--linger] [--arrivals]``: every
+``notifications/cancelled`` is appended to RECORD_FILE as ``cancelled <requestId>`` the moment
+it arrives, so a test can prove the server itself received it; with ``--arrivals``, every
+``hang()`` call is too, as ``arrived <requestId>``, for callers that cannot ask for progress.
+
+Tools: ``echo(text)``, ``pid()``, ``hang()`` (never answers; sends progress first when asked,
+so a test knows the call arrived), ``fail()`` (an ``isError`` result), ``meta()`` (the
+request's ``_meta`` as JSON). One resource ``mem://note`` and one prompt ``greet(name)``.
+With ``--linger`` it keeps running after stdin closes, so only its supervisor's teardown (a
+signal) ends it.
 """
 
 from __future__ import annotations
@@ -59,7 +62,11 @@ def call(request_id: object, params: dict[str, Any]) -> None:
         answer(request_id, text("it failed", is_error=True))
     elif name == "meta":
         answer(request_id, text(json.dumps(params.get("_meta") or {})))
-    elif name != "hang":
+    elif name == "hang":
+        if "--arrivals" in sys.argv:
+            with open(sys.argv[1], "a") as out:
+                out.write(f"arrived {request_id}\n")
+    else:
         send({"jsonrpc": "2.0", "id": request_id, "error": {"code": -32602, "message": "no"}})
 
 

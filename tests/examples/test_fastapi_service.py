@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fastapi_service.py"
+RECORDING_SERVER = Path(__file__).resolve().parents[1] / "aio" / "recording_server.py"
 
 
 def http(url: str, body: object = None) -> tuple[int, Any]:
@@ -85,6 +89,57 @@ def test_fastapi_service_under_uvicorn(procs: Any) -> None:
         assert "Traceback" not in err, err
         for pid in pids:
             until(lambda pid=pid: not procs.pid_alive(pid), f"server {pid} to be gone", 10)
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
+
+
+def test_a_client_that_disconnects_cancels_its_call_on_the_server(
+    tmp_path: Path, procs: Any
+) -> None:
+    record = tmp_path / "record"
+    config = tmp_path / "mcp.json"
+    server = {"command": sys.executable, "args": [str(RECORDING_SERVER), str(record), "--arrivals"]}
+    config.write_text(json.dumps({"mcpServers": {"rec": server}}))
+    service = subprocess.Popen(
+        [sys.executable, str(EXAMPLE), "--port", "0", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert service.stdout is not None
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in service.stdout], daemon=True
+    ).start()
+
+    def recorded(prefix: str) -> bool:
+        return record.exists() and any(
+            line.startswith(prefix) for line in record.read_text().splitlines()
+        )
+
+    try:
+        url = lines.get(timeout=60).split()[-1]
+        until(lambda: _try(url + "/health"), "uvicorn to serve")
+        host, port = url.removeprefix("http://").split(":")
+        body = json.dumps({"tool": "rec__hang", "arguments": {}}).encode()
+        head = f"POST /call HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        with socket.create_connection((host, int(port))) as client:
+            client.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            until(lambda: recorded("arrived "), "the call to reach the server")
+        # Starlette would leave the handler waiting on a call that never answers.
+        until(lambda: recorded("cancelled "), "the server to be told the call is cancelled")
+        said = [lines.get(timeout=30) for _ in range(1)]
+        assert said == ["rec__hang: the client went away; its call is cancelled\n"]
+        status, result = http(url + "/call", {"tool": "rec__echo", "arguments": {"text": "ok"}})
+        assert (status, result["content"][0]["text"]) == (200, "ok")
+        pid = http(url + "/health")[1]["servers"]["rec"]["pid"]
+        service.send_signal(signal.SIGTERM)
+        _, err = service.communicate(timeout=60)
+        assert service.returncode in (0, -signal.SIGTERM), err
+        assert "Traceback" not in err, err
+        until(lambda: not procs.pid_alive(pid), f"server {pid} to be gone", 10)
     finally:
         if service.poll() is None:
             service.kill()
