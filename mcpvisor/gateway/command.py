@@ -17,7 +17,7 @@ import signal
 import sys
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import trio
@@ -25,6 +25,8 @@ import trio
 from mcpvisor.specs import SupervisorSpec, UsageError
 
 if TYPE_CHECKING:
+    import anyio
+
     from mcpvisor.gateway.http import HttpSettings
     from mcpvisor.gateway.options import GatewayOptions
     from mcpvisor.gateway.server import Gateway
@@ -189,8 +191,31 @@ async def _serve(
 
 
 async def serve_stdio(gateway: Gateway) -> None:
-    """Serve one client on this process's stdin/stdout until stdin closes."""
+    """Serve one client on this process's stdin/stdout until stdin closes or it is cancelled."""
     from mcp.server.stdio import stdio_server
 
-    async with stdio_server() as (read, write):
+    stdin = cast("anyio.AsyncFile[str]", _StdinLines())
+    async with stdio_server(stdin=stdin) as (read, write):
         await gateway.server.run(read, write, gateway.initialization_options())
+
+
+class _StdinLines:
+    """This process's stdin as the lines ``stdio_server`` iterates, read in a thread that a
+    cancellation abandons.
+
+    The SDK's own reader waits in a thread nothing interrupts, so a SIGTERM left a stdio
+    gateway running until its host closed stdin (``docker stop`` hung until SIGKILL). An
+    abandoned read ends with the process, which is exiting; fd 0 is never closed under it.
+    """
+
+    def __init__(self) -> None:
+        self._file = open(0, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+
+    def __aiter__(self) -> _StdinLines:
+        return self
+
+    async def __anext__(self) -> str:
+        line = await trio.to_thread.run_sync(self._file.readline, abandon_on_cancel=True)
+        if not line:
+            raise StopAsyncIteration
+        return line

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -97,3 +100,42 @@ def _grandchild_running(script: str) -> int:
     found = [pid for pid, cmd in live_descendants().items() if script in cmd]
     assert found, f"no process runs {script}"
     return min(found)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_signal_stops_the_gateway_while_its_host_keeps_stdin_open(
+    sig: signal.Signals, tmp_path: Path, procs: Any
+) -> None:
+    config = config_file(tmp_path, mv.SupervisorSpec(servers=[raw()]))
+    before = set(procs.live_descendants())
+    params = serve(config)
+    log = tmp_path / "stderr"
+    with log.open("wb") as stderr:
+        gateway = subprocess.Popen(
+            [params.command, *params.args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=params.env,
+        )
+    try:
+        assert gateway.stdin is not None and gateway.stdout is not None
+        hello = {"protocolVersion": "2025-11-25", "capabilities": {}}
+        hello["clientInfo"] = {"name": "host", "version": "1"}
+        request = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello}
+        gateway.stdin.write(json.dumps(request).encode() + b"\n")
+        gateway.stdin.flush()
+        assert json.loads(gateway.stdout.readline())["id"] == 1  # serving, stdin still open
+        started = set(procs.live_descendants()) - before - {gateway.pid}
+        assert started, "the gateway started no server"
+        gateway.send_signal(sig)
+        # The host keeps stdin open (communicate() would close it): only the signal ends it.
+        assert gateway.wait(timeout=GATEWAY_TIMEOUT) == 0, log.read_text()
+        assert [pid for pid in started if procs.pid_alive(pid)] == []
+    finally:
+        if gateway.poll() is None:
+            gateway.kill()
+            gateway.wait()
+        for pipe in (gateway.stdin, gateway.stdout):
+            if pipe is not None:
+                pipe.close()
