@@ -743,14 +743,22 @@ class Supervisor:
     ) -> object:
         """See :meth:`RuntimeInterface.dispatch`."""
         slot = self._slots.get(server)
+        # Built before the hooks hear of the request, so that they see what it names; a
+        # mistake in it is raised below, after an unknown server and a bad timeout.
+        operation: Operation | None = None
+        mistake: Exception | None = None
+        try:
+            operation = build()
+        except Exception as raised:
+            mistake = raised
         call: RequestCall | None = None
         if self._request_hooks:
             kind = OPERATIONS.get(op)
             call = RequestCall(
                 server=server,
                 op=op,
-                method=kind.method if kind is not None else "",
-                target=None,
+                method=(operation.method if operation is not None else kind.method if kind else ""),
+                target=operation.target if operation is not None else None,
                 transport=slot.transport if slot is not None else "",
                 started=trio.current_time(),
             )
@@ -760,13 +768,11 @@ class Supervisor:
             if slot is None:
                 raise UnknownServerError(server, self._order)
             limit = check_timeout(timeout, server)
-            try:
-                operation = build()
-            except UsageError as mistake:
+            if isinstance(mistake, UsageError):
                 raise UsageError(mistake.parameter, mistake.message, server=server) from None
-            if call is not None:
-                call.method = operation.method
-                call.target = operation.target
+            if mistake is not None:
+                raise mistake
+            assert operation is not None
             if limit is None:
                 limit = slot.spec.timeouts.request
             return await self._deliver(server, slot, operation, limit, call)

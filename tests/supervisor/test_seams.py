@@ -144,6 +144,8 @@ async def test_request_hooks_see_each_request_in_the_callers_task() -> None:
         assert set(hooks.tasks) == {trio.lowlevel.current_task()}
         (_, call, at_start), (_, _, at_attempt), (_, _, at_end) = hooks.calls
         assert at_start["attempt"] == 0 and at_start["outcome"] is None
+        # What the request names is known from its start, for a span named after the tool.
+        assert (at_start["method"], at_start["target"]) == ("tools/call", "add")
         assert at_attempt["attempt"] == 1 and at_attempt["outcome"] is None
         assert at_end["outcome"] == "ok" and at_end["duration"] is not None
         assert at_end["duration"] >= 0
@@ -167,8 +169,13 @@ async def test_request_hooks_report_each_outcome(autojump_clock: object) -> None
             await client.call_tool("alpha", "wait", {}, timeout=1)
         with pytest.raises(mv.UsageError):
             await client.call_tool("alpha", "add", {}, timeout=math.nan)
+        with pytest.raises(mv.UsageError, match="alpha"):
+            await client.request("alpha", "call_tool", {"name": "add", "bogus": 1})
         with pytest.raises(mv.UnknownServerError):
             await client.request("nowhere", "list_tools")
+        # An unknown server is the error, even when the request is a mistake too.
+        with pytest.raises(mv.UnknownServerError):
+            await client.request("nowhere", "call_tool", {"bogus": 1})
         with trio.move_on_after(1):
             await client.call_tool("alpha", "wait", {}, timeout=100)
         await client.stop("alpha")
@@ -179,7 +186,9 @@ async def test_request_hooks_report_each_outcome(autojump_clock: object) -> None
         ("read_resource", "error"),
         ("call_tool", "timeout"),
         ("call_tool", "usage"),
+        ("call_tool", "usage"),
         ("list_tools", "unavailable"),
+        ("call_tool", "unavailable"),
         ("call_tool", "cancelled"),
         ("call_tool", "unavailable"),
     ]
