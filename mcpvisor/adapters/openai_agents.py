@@ -133,11 +133,7 @@ class SupervisedMCPServer(MCPServer):
         if selected is None:
             return tools
         if isinstance(selected, dict):
-            allowed = selected.get("allowed_tool_names")
-            blocked = selected.get("blocked_tool_names") or ()
-            return [
-                t for t in tools if (allowed is None or t.name in allowed) and t.name not in blocked
-            ]
+            return [t for t in tools if self._statically_allowed(t.name)]
         if run_context is None or agent is None:
             raise ValueError("a callable tool_filter needs run_context and agent")
         context = ToolFilterContext(run_context=run_context, agent=agent, server_name=self.name)
@@ -150,12 +146,24 @@ class SupervisedMCPServer(MCPServer):
                 kept.append(tool)
         return kept
 
+    def _statically_allowed(self, name: str) -> bool:
+        """Whether a dict ``tool_filter`` (or none) lets the tool through; a callable one
+        needs the run's context, so here it lets everything through."""
+        selected = self.tool_filter
+        if not isinstance(selected, dict):
+            return True
+        allowed = selected.get("allowed_tool_names")
+        blocked = selected.get("blocked_tool_names") or ()
+        return (allowed is None or name in allowed) and name not in blocked
+
     def _route(self, name: str) -> tuple[str, str]:
         if self._single:
             return self._servers[0], name
         parts = split_qualified(name)
         if parts is None or parts[0] not in self._servers:
-            raise UnknownToolError(self._name, name, [t.name for t in self._tools()])
+            # Suggest only what the model may be offered, never a filtered-out tool.
+            known = [t.name for t in self._tools() if self._statically_allowed(t.name)]
+            raise UnknownToolError(self._name, name, known)
         return parts
 
     async def call_tool(

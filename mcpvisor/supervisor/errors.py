@@ -8,6 +8,7 @@ from __future__ import annotations
 from difflib import get_close_matches
 from typing import TYPE_CHECKING
 
+from mcpvisor.specs import split_qualified
 from mcpvisor.specs.errors import MCPVisorError
 
 if TYPE_CHECKING:
@@ -17,7 +18,14 @@ if TYPE_CHECKING:
 
 
 def _nearest(name: str, known: Iterable[str]) -> str | None:
-    close = get_close_matches(name, list(known), n=1)
+    """The known name closest to ``name``; first, one qualified name for the bare name
+    (``add`` for ``files__add``), which plain similarity ranks too far apart to offer."""
+    names = list(known)
+    for candidate in names:
+        parts = split_qualified(candidate)
+        if parts is not None and parts[1] == name:
+            return candidate
+    close = get_close_matches(name, names, n=1)
     return close[0] if close else None
 
 

@@ -70,6 +70,11 @@ def test_a_server_that_is_down_is_a_tool_error_not_the_end_of_the_run(tmp_path: 
             assert "'two' is dropped" in result.content[0].text
             unknown = await both.call_tool("nope__echo", {})
             assert unknown.is_error
+            # A bare name, as a model that saw one server's tools might send, is pointed at
+            # its qualified name; a tool the filter keeps from the model is never suggested.
+            bare = await both.call_tool("echo", {"text": "x"})
+            assert "did you mean 'rec__echo'?" in bare.content[0].text
+            assert "did you mean" not in (await both.call_tool("pid", {})).content[0].text
 
     run(main())
 

@@ -53,6 +53,13 @@ async def test_unknown_server_and_tool_suggest_the_nearest_name() -> None:
         assert info.value.server == "alpha"
 
 
+def test_a_bare_tool_name_is_pointed_at_its_qualified_name() -> None:
+    known = ["files__read", "files__pid", "weather__forecast"]
+    assert mv.UnknownToolError("files+weather", "pid", known).suggestion == "files__pid"
+    assert mv.UnknownToolError("files+weather", "forecst", known).suggestion is None
+    assert mv.UnknownToolError("files", "raed", ["read", "write"]).suggestion == "read"
+
+
 async def test_server_errors_reach_the_caller_unchanged() -> None:
     a = FakeServer("alpha")
     async with mv.open_supervisor(spec_of(a)) as client:
