@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 import mcpvisor as mv
-from mcpvisor.cli._errors import UsageError
+from mcpvisor.cli._errors import UsageError, leaf
 from mcpvisor.cli._logging import protect, redact, route_logs
 from mcpvisor.cli._reload import Reloader
 from mcpvisor.cli._signals import Interrupted, SignalPlan, stop_signals
@@ -242,7 +242,16 @@ def cmd_call(args: argparse.Namespace) -> int:
     only = attrs.evolve(spec[server], group=None)
     one = try_once(mv.SupervisorSpec(servers=[only]))
     one = attrs.evolve(one, servers=[attrs.evolve(one.servers[0], required=True)])
-    return trio.run(_call, one, server, tool, arguments, args)
+    try:
+        return trio.run(_call, one, server, tool, arguments, args)
+    except BaseException as exc:
+        failure = leaf(exc)
+        if isinstance(failure, mv.RequiredServerError):
+            # Required only so that a failed start ends the command at once: say what became
+            # of the server, which the config may not require at all.
+            state = mv.ServerState.DROPPED
+            raise mv.ServerUnavailableError(server, state, failure.cause) from None
+        raise
 
 
 async def _call(

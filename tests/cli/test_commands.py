@@ -84,6 +84,16 @@ def test_usage_and_config_errors_are_one_line_with_exit_2(
     assert "Traceback" not in err
 
 
+def test_call_to_a_server_that_cannot_start_says_so_without_calling_it_required(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["call", DESKTOP, "broken__anything", "{}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("mcpvisor: error: server 'broken' is dropped: "), err
+    assert "required" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--debug", "check", str(FIXTURES / "bad.json")]) == 2
     err = capsys.readouterr().err
