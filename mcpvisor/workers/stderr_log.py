@@ -79,5 +79,6 @@ class StderrLog:
     def flush(self) -> None:
         """Report the lines suppressed so far, if any."""
         if self._suppressed:
-            _log.warning(f"{self._event}_suppressed", server=self._server, lines=self._suppressed)
+            # At the lines' own level: where they are not shown, neither is their count.
+            _log.info(f"{self._event}_suppressed", server=self._server, lines=self._suppressed)
             self._suppressed = 0

@@ -36,6 +36,8 @@ async def test_the_stderr_rate_limit_is_exactly_its_documented_number(
     assert events[first] == ("server.stderr_suppressed", 8)
     assert events[first + 1 : 2 * first + 1] == [("server.stderr", None)] * first
     assert events[2 * first + 1 :] == [("server.stderr_suppressed", 1)]
+    # A host that hides the lines (info) does not see their count either.
+    assert {entry["log_level"] for entry in logs} == {"info"}
 
 
 async def test_a_secret_straddling_the_cut_is_redacted_before_it() -> None:
