@@ -164,18 +164,12 @@ class OpenTelemetryHooks(Hooks):
         call.scratch[_SCRATCH] = _Open(span, token)
 
     def request_attempt(self, call: RequestCall) -> None:
-        if call.attempt > 1:
-            self._retries.add(
-                1,
-                {
-                    "mcpvisor.server": self._names.server(call),
-                    "mcp.method.name": call.method or OTHER,
-                },
-            )
         entry = call.scratch.get(_SCRATCH)
         if not isinstance(entry, _Open):
             return
-        if call.attempt > 1 and entry.span.is_recording():
+        # A hand-off refused unsent comes again with the same attempt: one retry, one event.
+        if call.attempt > 1 and not entry.retried and entry.span.is_recording():
+            entry.retried = True
             entry.span.add_event("mcpvisor.retry", {"mcpvisor.attempt": call.attempt})
 
     def request_finished(self, call: RequestCall) -> None:
@@ -192,6 +186,8 @@ class OpenTelemetryHooks(Hooks):
             span.end()
         server = self._names.server(call)
         method = call.method or OTHER
+        if call.attempt > 1:
+            self._retries.add(1, {"mcpvisor.server": server, "mcp.method.name": method})
         attributes: dict[str, Any] = {
             "mcp.method.name": method,
             "mcpvisor.server": server,
@@ -328,11 +324,12 @@ class OpenTelemetryHooks(Hooks):
 class _Open:
     """A request's span and the context token that made it current, kept in ``scratch``."""
 
-    __slots__ = ("span", "token")
+    __slots__ = ("retried", "span", "token")
 
     def __init__(self, span: Span, token: Token[otel_context.Context]) -> None:
         self.span = span
         self.token = token
+        self.retried = False
 
 
 def _span_attributes(call: RequestCall, outcome: str, failure: str | None) -> dict[str, Any]:

@@ -218,12 +218,10 @@ class PrometheusMetrics(Hooks):
 
     # ---- hooks --------------------------------------------------------------------------
 
-    def request_attempt(self, call: RequestCall) -> None:
-        if call.attempt > 1:
-            self._retries.labels(self._names.server(call), self._names.op(call)).inc()
-
     def request_finished(self, call: RequestCall) -> None:
         server, op = self._names.server(call), self._names.op(call)
+        if call.attempt > 1:
+            self._retries.labels(server, op).inc()
         key: tuple[str, ...] = (server, op, call.outcome or "ok")
         if self._tool_label:
             key = (*key, self._names.tool(call))

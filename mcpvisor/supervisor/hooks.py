@@ -57,7 +57,8 @@ class RequestCall:
     transport: str
     started: float
     attempt: int = 0
-    """How many times it has been handed to a worker; 2 means it was retried after a crash."""
+    """How many times it has been sent to a session; 2 means it was retried after a crash. A
+    hand-off the worker refused unsent (its session was already ending) is taken back."""
     waited: float = 0.0
     """Time spent waiting for a STARTING or FAILED server to become ACTIVE."""
     protocol_version: str | None = None
@@ -83,7 +84,11 @@ class Hooks:
         """A request began; ``call.attempt`` is 0 and nothing has been sent."""
 
     def request_attempt(self, call: RequestCall) -> None:
-        """The request is being handed to an ACTIVE worker; ``call.attempt`` counts from 1."""
+        """The request is being handed to an ACTIVE worker; ``call.attempt`` counts from 1.
+
+        A worker whose session is already ending refuses the hand-off unsent, and the next
+        hand-off then comes with the same ``attempt``: count retries at
+        :meth:`request_finished` (``call.attempt > 1``), where each request is seen once."""
 
     def request_finished(self, call: RequestCall) -> None:
         """The request ended: ``outcome``, ``error`` and ``duration`` are set."""

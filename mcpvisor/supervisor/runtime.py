@@ -908,6 +908,11 @@ class Supervisor:
         except trio.Cancelled:
             envelope.scope.cancel()
             raise
+        except RequestInterruptedError as error:
+            if call is not None and not error.sent:
+                # Refused before it was sent (its session was already ending): no attempt.
+                call.attempt -= 1
+            raise
         finally:
             slot.outstanding.pop(envelope, None)
             slot.last_used = trio.current_time()

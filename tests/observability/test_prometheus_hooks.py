@@ -29,7 +29,9 @@ def _run(
     duration: float = 0.02,
     waited: float = 0.0,
     attempts: int = 1,
+    refused: int = 0,
 ) -> None:
+    """One request; ``refused`` hand-offs of its last attempt were refused unsent first."""
     call = RequestCall(
         server=server,
         op="call_tool",
@@ -39,7 +41,7 @@ def _run(
         started=0.0,
     )
     metrics.request_started(call)
-    for attempt in range(1, attempts + 1):
+    for attempt in [*range(1, attempts + 1), *[attempts] * refused]:
         call.attempt = attempt
         metrics.request_attempt(call)
     call.outcome = outcome  # type: ignore[assignment]
@@ -52,7 +54,7 @@ def test_requests_are_counted_by_server_op_and_outcome() -> None:
     metrics = _metrics()
     value = metrics.registry.get_sample_value
     _run(metrics, "ok", duration=0.002)
-    _run(metrics, "ok", duration=0.2, waited=0.15, attempts=2)
+    _run(metrics, "ok", duration=0.2, waited=0.15, attempts=2, refused=1)
     _run(metrics, "interrupted", server="files~2")
     labels = {"server": "files", "op": "call_tool"}
     assert value("mcpvisor_requests_total", {**labels, "outcome": "ok"}) == 2
