@@ -258,10 +258,11 @@ class SupervisorClient:
     async def subscribe_resource(self, server: str, uri: str) -> None:
         """Subscribe to changes of ``uri`` on ``server``, now and after every restart.
 
-        Updates arrive as :class:`~mcpvisor.ResourceUpdated` on :meth:`resource_updates`.
-        2025-era sessions send ``resources/subscribe``; 2026-07-28 ones hold a
-        ``subscriptions/listen`` stream. Raises :class:`~mcpvisor.UsageError` if the running
-        server offers no subscriptions.
+        Updates arrive as :class:`~mcpvisor.ResourceUpdated` on :meth:`resource_updates`, one
+        per change. 2025-era sessions send ``resources/subscribe``; 2026-07-28 ones hold a
+        ``subscriptions/listen`` stream, opened in the background: a change before the server
+        acknowledges it, shortly after this returns, is not reported. Raises
+        :class:`~mcpvisor.UsageError` if the running server offers no subscriptions.
         """
         self._runtime.answering.subscribe_resource(server, uri)
         await trio.lowlevel.checkpoint()

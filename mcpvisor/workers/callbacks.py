@@ -252,6 +252,7 @@ class SessionCallbacks:
         "_bucket",
         "_following",
         "_level",
+        "_listening",
         "_roots_version",
         "_running",
         "handlers",
@@ -277,6 +278,9 @@ class SessionCallbacks:
         self._roots_version = side.roots_version
         self._following: _Following | None = None
         self._running = False
+        self._listening = False
+        """A listen stream is open: it reports each update, which the SDK also delivers as a
+        notification (see :meth:`on_message`)."""
 
     # -- the Client's keyword arguments -------------------------------------------------------
 
@@ -437,8 +441,10 @@ class SessionCallbacks:
     # -- notifications ------------------------------------------------------------------------
 
     def on_message(self, message: IncomingMessage) -> None:
-        """What the worker's message handler passes on: resource updates (2025 era)."""
-        if isinstance(message, types.ResourceUpdatedNotification):
+        """What the worker's message handler passes on: resource updates. While a listen
+        stream is open the SDK delivers each update both ways; the stream's is the one
+        reported, so one change is one :class:`ResourceUpdated`."""
+        if isinstance(message, types.ResourceUpdatedNotification) and not self._listening:
             self._updated(str(message.params.uri))
 
     def _updated(self, uri: str) -> None:
@@ -588,9 +594,13 @@ class SessionCallbacks:
                     async with client.listen(resource_subscriptions=uris) as subscription:
                         ack.deadline = math.inf
                         delay = 1.0
-                        async for event in subscription:
-                            if isinstance(event, _ListenUpdated):
-                                self._updated(event.uri)
+                        self._listening = True
+                        try:
+                            async for event in subscription:
+                                if isinstance(event, _ListenUpdated):
+                                    self._updated(event.uri)
+                        finally:
+                            self._listening = False
             except ListenNotSupportedError:
                 return
             except (MCPError, SubscriptionLost, TimeoutError) as error:

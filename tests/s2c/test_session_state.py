@@ -44,6 +44,17 @@ async def test_a_subscription_delivers_updates_and_survives_a_kill(protocol: str
 
         first = await touch_until_update()
         assert (first.server, first.session, first.uri) == ("s2c", "s2c", "res://counter")
+        # One change is one update: the SDK delivers a 2026 update both as a notification and
+        # on the listen stream, and a second copy of the first would come before this one.
+        await client.subscribe_resource("s2c", "res://other")
+        with trio.fail_after(30):
+            while True:
+                await client.call_tool("s2c", "touch", {"uri": "res://other"})
+                with trio.move_on_after(0.5):
+                    following = await _next_update(updates)
+                    break
+        assert following.uri == "res://other"
+        await client.unsubscribe_resource("s2c", "res://other")
         if protocol == "legacy":
             assert json_of(await client.call_tool("s2c", "state", {}))["subscribed"] == [
                 "res://counter"
