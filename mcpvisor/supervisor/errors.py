@@ -90,6 +90,7 @@ class RequiredServerError(MCPVisorError):
         self.server = server
         self.cause = cause
         message = f"required server {server!r} was dropped"
-        if cause:
+        # A drop with no cause of its own escalates with this very sentence as its text.
+        if cause and cause != message:
             message += f": {cause}"
         super().__init__(message)

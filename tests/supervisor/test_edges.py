@@ -28,6 +28,15 @@ async def test_a_required_temporary_server_that_fails_to_start_fails_open(
     assert info.value.server == "core"
 
 
+async def test_a_required_server_dropped_by_the_host_says_so_once(autojump_clock: object) -> None:
+    core = FakeServer("core")
+    with pytest.raises(mv.RequiredServerError) as info:
+        async with mv.open_supervisor(mv.SupervisorSpec(servers=[core.spec(required=True)])) as c:
+            await c.drop("core")
+            await trio.sleep_forever()
+    assert str(info.value) == "required server 'core' was dropped"
+
+
 async def test_escalation_wins_over_the_host_errors_it_causes(autojump_clock: object) -> None:
     core = FakeServer("core")
     spec = mv.SupervisorSpec(servers=[core.spec(required=True, restart=QUICK)])
