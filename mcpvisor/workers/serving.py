@@ -4,7 +4,8 @@ Serving tasks pull envelopes from the worker's channel and perform each operatio
 caller's context variables and one cancel scope. The first verdict that the session is over
 (the link lost, the HTTP session gone, probes failed, the channel closed) wins: the owner hears
 of a loss at once through ``on_lost``, queued envelopes fail as unsent, and calls in flight fail
-too, except that a lost link first lets them collect answers the transport already read.
+too, except that a lost link first lets them collect answers the transport already read, and
+tells the calls it failed only after the owner has heard of the loss.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Serving:
     """Serves a worker's channel on one session until a verdict ends it (see the module)."""
 
     __slots__ = (
+        "deferred",
         "drain",
         "drained",
         "ended",
@@ -79,6 +81,7 @@ class Serving:
         "name",
         "nursery",
         "redact",
+        "reported",
         "requests",
         "spec",
         "tasks",
@@ -111,6 +114,10 @@ class Serving:
         self.drain = False
         self.drained: trio.Event | None = None
         """Set once a lost link's calls in flight have all collected their answers."""
+        self.deferred: list[Envelope] = []
+        """Calls in flight that a lost link failed, told so only once the owner has heard of
+        the loss: a caller that reads the status on its error never sees the server ACTIVE."""
+        self.reported = False
         self.nursery: trio.Nursery | None = None
         self.tasks = 0
         self.idle = 0
@@ -128,7 +135,10 @@ class Serving:
 
     def _report_lost(self) -> None:
         exit = self.exit
-        if exit is not None and exit.kind != "stopped" and self.hooks.on_lost is not None:
+        if exit is None or self.reported:
+            return
+        self.reported = True
+        if exit.kind != "stopped" and self.hooks.on_lost is not None:
             try:
                 self.hooks.on_lost(exit.cause, exit.kind)
             except Exception:
@@ -158,8 +168,24 @@ class Serving:
 
     def finish_pending(self, cause: str) -> None:
         """Fail every request in flight and every envelope still queued with ``cause``."""
+        self._fail_deferred()
         self._interrupt_inflight(cause)
         self._fail_queued(cause)
+
+    def _drain_done(self) -> None:
+        """The last call in flight on a lost link is answered: the owner hears of the loss,
+        then the calls the link failed are told."""
+        self._report_lost()
+        self._fail_deferred()
+        if self.drained is not None:
+            self.drained.set()
+
+    def _fail_deferred(self) -> None:
+        deferred, self.deferred = self.deferred, []
+        if deferred:
+            assert self.exit is not None
+            for envelope in deferred:
+                self._interrupt(envelope, self.exit.cause)
 
     def _interrupt_inflight(self, cause: str) -> None:
         for envelope in list(self.inflight):
@@ -204,6 +230,7 @@ class Serving:
                         await self.drained.wait()
                 # Still before teardown: the transport's cleanup starts when serving ends.
                 self._report_lost()
+                self._fail_deferred()
             assert self.exit is not None
             self.finish_pending(self.exit.cause)
             nursery.cancel_scope.cancel()
@@ -286,10 +313,10 @@ class Serving:
         finally:
             _restore(tokens)
             # Unanswered means the worker itself is ending: its cleanup answers the reply.
-            if envelope.reply.done:
+            if envelope.reply.done or envelope in self.deferred:
                 self.inflight.pop(envelope, None)
                 if self.drained is not None and not self.inflight:
-                    self.drained.set()
+                    self._drain_done()
 
     def _on_mcp_error(self, envelope: Envelope, error: MCPError) -> None:
         if self.http is not None and is_session_gone(error):
@@ -305,9 +332,12 @@ class Serving:
             envelope.reply.set_error(self._for_host(error))
             return
         # The session is over (perhaps already being stopped): the caller learns that, not
-        # the transport's own error.
+        # the transport's own error; on a lost link, once the owner has heard of it.
         assert self.exit is not None
-        self._interrupt(envelope, self.exit.cause)
+        if self.drain and not self.reported:
+            self.deferred.append(envelope)
+        else:
+            self._interrupt(envelope, self.exit.cause)
 
     def _for_host(self, error: MCPError) -> MCPError:
         """The server's error as the host may see it: redacted, with the HTTP status if any."""

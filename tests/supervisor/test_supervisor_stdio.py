@@ -63,6 +63,22 @@ async def test_kill_9_fails_restarts_and_the_next_call_succeeds() -> None:
     assert not alive(first)
 
 
+async def test_a_caller_told_of_a_crash_never_sees_the_server_still_active() -> None:
+    # The owner hears of a lost link before any call it failed is told so: a host that reads
+    # the status on RequestInterruptedError sees the crash. Each round used to see ACTIVE and
+    # the dead pid about half the time.
+    often = mv.RestartPolicy(max_restarts=100, backoff=mv.Backoff(initial=0, max=0, jitter=0))
+    spec = mv.SupervisorSpec(servers=[raw("files", restart=often)])
+    async with mv.open_supervisor(spec) as client:
+        for _ in range(10):
+            await until(client, state_is("files", mv.ServerState.ACTIVE))
+            pid = client.status().servers["files"].pid
+            with pytest.raises(mv.RequestInterruptedError):
+                await client.call_tool("files", "exit", {"code": 1})
+            after = client.status().servers["files"]
+            assert (after.state, after.pid) != (mv.ServerState.ACTIVE, pid)
+
+
 async def test_a_clean_exit_of_a_transient_server_stops_it() -> None:
     spec = mv.SupervisorSpec(
         servers=[raw("once", restart=mv.RestartPolicy(restart="transient")), raw("other")]
