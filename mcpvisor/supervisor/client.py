@@ -146,23 +146,28 @@ class SupervisorClient:
             )
         snapshot = self._runtime.snapshot()
         status = snapshot.status.servers.get(server)
-        if status is None:
-            raise UnknownServerError(server, self._names(snapshot))
-        catalog = snapshot.catalog(server)
-        tools = catalog.tools
-        # Refused only against a listing that cannot have been cut: a tool past the cut exists.
-        if (
-            tools
-            and len(tools) < listing.MAX_LIST_ITEMS
-            and status.state is ServerState.ACTIVE
-            and catalog.tool(tool) is None
-        ):
-            raise UnknownToolError(server, tool, [t.name for t in tools])
+        unknown: UnknownToolError | None = None
+        if status is not None:
+            catalog = snapshot.catalog(server)
+            tools = catalog.tools
+            # Refused only against a listing that cannot have been cut: a tool past the cut
+            # exists.
+            if (
+                tools
+                and len(tools) < listing.MAX_LIST_ITEMS
+                and status.state is ServerState.ACTIVE
+                and catalog.tool(tool) is None
+            ):
+                unknown = UnknownToolError(server, tool, [t.name for t in tools])
+
+        def build() -> CallTool:
+            # Raised from inside the request (as an unknown server is), so hooks count it.
+            if unknown is not None:
+                raise unknown
+            return CallTool(name=tool, arguments=arguments, meta=meta, progress=progress)
+
         result: CallToolResult = await self._runtime.dispatch(  # type: ignore[assignment]
-            server,
-            "call_tool",
-            lambda: CallTool(name=tool, arguments=arguments, meta=meta, progress=progress),
-            timeout=timeout,
+            server, "call_tool", build, timeout=timeout
         )
         return result
 

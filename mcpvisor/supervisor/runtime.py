@@ -40,6 +40,7 @@ from mcpvisor.supervisor.errors import (
     RequiredServerError,
     ServerUnavailableError,
     UnknownServerError,
+    UnknownToolError,
 )
 from mcpvisor.supervisor.events import EventBus, Subscription, check_buffer
 from mcpvisor.supervisor.hooks import Hooks, HookSet, RequestCall, RequestOutcome
@@ -222,7 +223,7 @@ class _Report:
 def _outcome(error: BaseException | None) -> RequestOutcome:
     if error is None:
         return "ok"
-    if isinstance(error, UsageError):
+    if isinstance(error, UsageError | UnknownToolError):
         return "usage"
     if isinstance(error, RequestTimeoutError):
         return "timeout"
@@ -766,7 +767,7 @@ class Supervisor:
         error: BaseException | None = None
         try:
             if slot is None:
-                raise UnknownServerError(server, self._order)
+                raise UnknownServerError(server, self._configured())
             limit = check_timeout(timeout, server)
             if isinstance(mistake, UsageError):
                 raise UsageError(mistake.parameter, mistake.message, server=server) from None
@@ -836,6 +837,10 @@ class Supervisor:
                     retried = retried or error.sent
         assert bound.cancelled_caught
         raise RequestTimeoutError(name, operation.name, limit)
+
+    def _configured(self) -> list[str]:
+        """The names an unknown server's error may suggest: never an isolated session's."""
+        return [n for n in self._order if self._slots[n].isolated_of is None]
 
     def _ready_send(self, name: str, slot: _Slot) -> Mailbox[Envelope] | None:
         """The worker's channel if a request can be handed to it now, without waiting."""
@@ -920,7 +925,7 @@ class Supervisor:
     def control(self, command: Control, server: str) -> None:
         """See :meth:`RuntimeInterface.control`."""
         if server not in self._slots:
-            raise UnknownServerError(server, self._order)
+            raise UnknownServerError(server, self._configured())
         self._feed(_CONTROLS[command](server, trio.current_time()))
 
     async def add(self, spec: ServerSpec) -> ServerStatus:
@@ -948,7 +953,7 @@ class Supervisor:
         """See :meth:`RuntimeInterface.remove`."""
         slot = self._slots.get(server)
         if slot is None:
-            raise UnknownServerError(server, self._order)
+            raise UnknownServerError(server, self._configured())
         self._feed(Remove(server, trio.current_time()))
         with trio.move_on_after(slot.spec.timeouts.shutdown + 1.0):
             await slot.worker_done.wait()
@@ -962,7 +967,7 @@ class Supervisor:
             raise ServerUnavailableError(server, None, "the supervisor is shutting down")
         slot = self._slots.get(server)
         if slot is None or slot.isolated_of is not None:
-            raise UnknownServerError(server, self._order)
+            raise UnknownServerError(server, self._configured())
         async with self._isolation_limit(server):
             label = self._add_isolated(slot.spec)
             self.answering.isolate(label, server, slot.spec, handlers)

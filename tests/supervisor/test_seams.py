@@ -176,6 +176,11 @@ async def test_request_hooks_report_each_outcome(autojump_clock: object) -> None
         # An unknown server is the error, even when the request is a mistake too.
         with pytest.raises(mv.UnknownServerError):
             await client.request("nowhere", "call_tool", {"bogus": 1})
+        # A name the catalog does not list is counted too, as a caller's mistake.
+        with pytest.raises(mv.UnknownToolError, match="did you mean 'add'"):
+            await client.call_tool("alpha", "ad", {})
+        with pytest.raises(mv.UnknownServerError, match="did you mean 'alpha'"):
+            await client.call_tool("alpah", "add", {})
         with trio.move_on_after(1):
             await client.call_tool("alpha", "wait", {}, timeout=100)
         await client.stop("alpha")
@@ -188,6 +193,8 @@ async def test_request_hooks_report_each_outcome(autojump_clock: object) -> None
         ("call_tool", "usage"),
         ("call_tool", "usage"),
         ("list_tools", "unavailable"),
+        ("call_tool", "unavailable"),
+        ("call_tool", "usage"),
         ("call_tool", "unavailable"),
         ("call_tool", "cancelled"),
         ("call_tool", "unavailable"),
