@@ -38,12 +38,15 @@ def is_isolated(server: str) -> bool:
 def error_type(call: RequestCall) -> str | None:
     """The OTel ``error.type`` of a finished request, or None when it did not fail.
 
-    A JSON-RPC error is its code (as the SDK's own span reports it); a timeout is
-    ``timeout``; other failures are the exception's class name. A caller's own cancellation
-    is not an error of the request.
+    A JSON-RPC error is its code (as the SDK's own span reports it); a tool result with
+    ``is_error`` set is ``tool_error`` (the MCP semantic conventions' name, which the SDK's
+    server span uses too); a timeout is ``timeout``; other failures are the exception's class
+    name. A caller's own cancellation is not an error of the request.
     """
     outcome = call.outcome
-    if outcome is None or outcome in ("ok", "cancelled"):
+    if outcome == "ok":
+        return "tool_error" if call.tool_error else None
+    if outcome is None or outcome == "cancelled":
         return None
     if isinstance(call.error, MCPError):
         return str(call.error.code)

@@ -181,7 +181,7 @@ class OpenTelemetryHooks(Hooks):
             if span.is_recording():
                 span.set_attributes(_span_attributes(call, outcome, failure))
                 if failure is not None:
-                    span.set_status(StatusCode.ERROR, _describe(call.error) or outcome)
+                    span.set_status(StatusCode.ERROR, _describe(call.error) or failure)
             otel_context.detach(entry.token)
             span.end()
         server = self._names.server(call)

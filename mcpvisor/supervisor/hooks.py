@@ -62,6 +62,9 @@ class RequestCall:
     waited: float = 0.0
     """Time spent waiting for a STARTING or FAILED server to become ACTIVE."""
     protocol_version: str | None = None
+    tool_error: bool = False
+    """The tool answered with ``is_error`` set: a result, so ``outcome`` is ``"ok"``, which
+    OpenTelemetry reports as ``error.type`` ``tool_error``."""
     outcome: RequestOutcome | None = None
     error: BaseException | None = None
     duration: float | None = None

@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 import trio
+from mcp_types import CallToolResult
 
 from mcpvisor.specs import (
     ConfigError,
@@ -776,7 +777,10 @@ class Supervisor:
             assert operation is not None
             if limit is None:
                 limit = slot.spec.timeouts.request
-            return await self._deliver(server, slot, operation, limit, call)
+            result = await self._deliver(server, slot, operation, limit, call)
+            if call is not None and isinstance(result, CallToolResult) and result.is_error:
+                call.tool_error = True
+            return result
         except BaseException as caught:
             error = caught
             raise

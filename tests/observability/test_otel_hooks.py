@@ -118,6 +118,21 @@ def test_failures_carry_error_type_and_status(
     }
 
 
+def test_a_tool_error_result_is_error_type_tool_error(
+    spans: InMemorySpanExporter, metrics: Metrics
+) -> None:
+    hooks = _hooks(meter_provider=metrics.provider)
+    call = _call()
+    hooks.request_started(call)
+    _finish(hooks, call, "ok", tool_error=True)
+    (span,) = spans.get_finished_spans()
+    assert span.attributes is not None and span.attributes["error.type"] == "tool_error"
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "tool_error"
+    point = metrics.point("mcp.client.operation.duration", **{"mcpvisor.outcome": "ok"})
+    assert point.attributes["error.type"] == "tool_error"
+
+
 def test_a_cancelled_request_is_not_an_error(spans: InMemorySpanExporter) -> None:
     hooks = _hooks()
     call = _call()

@@ -156,7 +156,11 @@ async def test_request_hooks_see_each_request_in_the_callers_task() -> None:
             "add",
         )
         assert call.transport == "inprocess" and call.protocol_version
-        assert call.error is None
+        assert call.error is None and not call.tool_error
+        # A tool that answers with is_error is a result, marked for the hooks.
+        result = await client.call_tool("alpha", "add", {"a": "not a number", "b": 2})
+        assert result.is_error
+        assert hooks.finished()[-1].outcome == "ok" and hooks.finished()[-1].tool_error
 
 
 async def test_request_hooks_report_each_outcome(autojump_clock: object) -> None:
