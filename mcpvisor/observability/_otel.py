@@ -66,9 +66,11 @@ class OpenTelemetryHooks(Hooks):
     **Metrics.** ``mcp.client.operation.duration`` and ``mcp.client.session.duration``
     (seconds, semantic-convention names), and ``mcpvisor.server.restarts`` and
     ``mcpvisor.server.drops`` by reason, ``mcpvisor.server.state`` (1 for the state each
-    configured server is in), ``mcpvisor.server.start.duration`` by outcome (``ready`` or the
-    failure reason), ``mcpvisor.request.wait.duration`` (requests that waited for a starting
-    or restarting server), ``mcpvisor.request.retries``, ``mcpvisor.request.interrupted``
+    configured server is in), ``mcpvisor.server.start.duration`` by outcome (``ready``, or the
+    reason of the transition that ended the start: ``start_failed``, ``intensity`` when that
+    failure used up the restart budget, ``stopped``...), ``mcpvisor.request.wait.duration``
+    (requests that waited for a starting or restarting server), ``mcpvisor.request.retries``,
+    ``mcpvisor.request.interrupted``
     (requests that failed because their server died) and ``mcpvisor.events.lost``.
 
     No attribute ever comes from a request's arguments. Metric attributes (and span names)
