@@ -70,8 +70,8 @@ class OpenTelemetryHooks(Hooks):
     reason of the transition that ended the start: ``start_failed``, ``intensity`` when that
     failure used up the restart budget, ``stopped``...), ``mcpvisor.request.wait.duration``
     (requests that waited for a starting or restarting server), ``mcpvisor.request.retries``,
-    ``mcpvisor.request.interrupted``
-    (requests that failed because their server died) and ``mcpvisor.events.lost``.
+    ``mcpvisor.request.interrupted`` (requests that failed because their server died) and
+    ``mcpvisor.events.lost``.
 
     No attribute ever comes from a request's arguments. Metric attributes (and span names)
     never carry a caller's invention: a server never supervised and an operation that does
