@@ -230,7 +230,6 @@ class Serving:
                         await self.drained.wait()
                 # Still before teardown: the transport's cleanup starts when serving ends.
                 self._report_lost()
-                self._fail_deferred()
             assert self.exit is not None
             self.finish_pending(self.exit.cause)
             nursery.cancel_scope.cancel()
