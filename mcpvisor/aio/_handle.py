@@ -229,11 +229,13 @@ class SupervisorClient:
 
     async def subscribe_resource(self, server: str, uri: str) -> None:
         """Subscribe to changes of ``uri`` on ``server``, now and after every restart; updates
-        arrive on :meth:`resource_updates`."""
+        arrive on :meth:`resource_updates`. Returns once the live session has it in effect, as
+        :meth:`mcpvisor.SupervisorClient.subscribe_resource` does."""
         await self._core.call(server, partial(self._core.trio.subscribe_resource, server, uri))
 
     async def unsubscribe_resource(self, server: str, uri: str) -> None:
-        """Stop the subscription to ``uri`` on ``server`` (no error if there was none)."""
+        """Stop the subscription to ``uri`` on ``server`` (no error if there was none), and
+        return once the live session has dropped it."""
         await self._core.call(server, partial(self._core.trio.unsubscribe_resource, server, uri))
 
     async def set_roots(self, roots: Any, *, server: str | None = None) -> None:

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeVar
 
 import attrs
+import trio
 
 from mcpvisor.specs import ServerSpec, SupervisorSpec, UsageError
 from mcpvisor.specs.handlers import LOG_LEVELS, ClientHandlers, LogLevel
@@ -119,12 +120,35 @@ class Answering:
                 )
         side.subscribe(uri)
 
+    async def settle(self, servers: list[str]) -> None:
+        """Wait until the live sessions of ``servers`` have applied the host's changes so far,
+        each for at most its request timeout; a session that cannot is left to apply them on
+        its own (it logs why), so this never fails."""
+
+        async def one(side: ServerSide, timeout: float) -> None:
+            with trio.move_on_after(timeout):
+                await side.settle()
+
+        waits = [
+            (side, slot.spec.timeouts.request)
+            for name in servers
+            if (slot := self._sup._slots.get(name)) is not None
+            and (side := self._sides.get(name)) is not None
+        ]
+        if len(waits) == 1:
+            await one(*waits[0])
+        elif waits:
+            async with trio.open_nursery() as nursery:
+                for side, timeout in waits:
+                    nursery.start_soon(one, side, timeout)
+        await trio.lowlevel.checkpoint()
+
     def unsubscribe_resource(self, server: str, uri: str) -> None:
         """See :meth:`SupervisorClient.unsubscribe_resource`."""
         self._configured(server).unsubscribe(_check_uri(uri, server))
 
-    def set_roots(self, roots: Any, server: str | None) -> None:
-        """See :meth:`SupervisorClient.set_roots`."""
+    def set_roots(self, roots: Any, server: str | None) -> list[str]:
+        """See :meth:`SupervisorClient.set_roots`; returns the servers it changed."""
         sup = self._sup
         if server is not None:
             names = [server]
@@ -136,6 +160,7 @@ class Answering:
             except (TypeError, ValueError):
                 message = "must be a list of file:// URIs or Root objects, or a roots handler"
                 raise UsageError("roots", message, server=side.server) from None
+        return names
 
     def set_log_level(self, server: str, level: LogLevel) -> None:
         """See :meth:`SupervisorClient.set_logging_level`."""

@@ -265,30 +265,41 @@ class SupervisorClient:
 
         Updates arrive as :class:`~mcpvisor.ResourceUpdated` on :meth:`resource_updates`, one
         per change. 2025-era sessions send ``resources/subscribe``; 2026-07-28 ones hold a
-        ``subscriptions/listen`` stream, opened in the background: a change before the server
-        acknowledges it, shortly after this returns, is not reported. Raises
-        :class:`~mcpvisor.UsageError` if the running server offers no subscriptions.
+        ``subscriptions/listen`` stream. Returns once the live session has the subscription
+        in effect (the server answered the request, or acknowledged the stream), so a change
+        made after it returns is reported; it waits at most the server's request timeout,
+        after which the session keeps trying on its own. A session still starting has it in
+        effect before it is reported ready. Raises :class:`~mcpvisor.UsageError` if the
+        running server offers no subscriptions.
         """
         self._runtime.answering.subscribe_resource(server, uri)
-        await trio.lowlevel.checkpoint()
+        await self._runtime.answering.settle([server])
 
     async def unsubscribe_resource(self, server: str, uri: str) -> None:
-        """Stop the subscription to ``uri`` on ``server`` (no error if there was none)."""
+        """Stop the subscription to ``uri`` on ``server`` (no error if there was none).
+
+        Returns once the live session has dropped it, waiting as :meth:`subscribe_resource`
+        does; an update already on its way may still arrive."""
         self._runtime.answering.unsubscribe_resource(server, uri)
-        await trio.lowlevel.checkpoint()
+        await self._runtime.answering.settle([server])
 
     async def set_roots(self, roots: Any, *, server: str | None = None) -> None:
         """Replace the roots every server (or only ``server``) is given, and tell live sessions.
 
         ``roots`` is a list of ``file://`` URIs or ``Root`` objects, or a roots handler.
+        Returns once each live 2025-era session has been sent
+        ``notifications/roots/list_changed``, waiting at most each server's request timeout.
         """
-        self._runtime.answering.set_roots(roots, server)
-        await trio.lowlevel.checkpoint()
+        names = self._runtime.answering.set_roots(roots, server)
+        await self._runtime.answering.settle(names)
 
     async def set_logging_level(self, server: str, level: LogLevel) -> None:
-        """Ask ``server`` for log records at ``level`` and above, now and after restarts."""
+        """Ask ``server`` for log records at ``level`` and above, now and after restarts.
+
+        Returns once a live 2025-era session has answered ``logging/setLevel``, waiting at
+        most the server's request timeout."""
         self._runtime.answering.set_log_level(server, level)
-        await trio.lowlevel.checkpoint()
+        await self._runtime.answering.settle([server])
 
     def resource_updates(
         self, *, buffer: int = 1024

@@ -140,6 +140,8 @@ class ServerSide:
     __slots__ = (
         "_changed",
         "_idle",
+        "_live",
+        "_settled",
         "handlers",
         "on_updated",
         "roots_version",
@@ -168,6 +170,9 @@ class ServerSide:
         self._changed: trio.Event | None = None
         self._idle: dict[SessionCallbacks, None] = {}
         """Live sessions with nothing to apply: each starts its task again at the next change."""
+        self._live: dict[SessionCallbacks, None] = {}
+        """Sessions from their preparation to their end: what :meth:`settle` waits for."""
+        self._settled: trio.Event | None = None
 
     # -- what the host changes ------------------------------------------------------------
 
@@ -214,6 +219,24 @@ class ServerSide:
             self._changed = trio.Event()
         await self._changed.wait()
 
+    async def settle(self) -> None:
+        """Return once every session has applied the changes made so far, or has ended.
+
+        What "applied" means is the session's to say: a 2025-era session has sent the
+        requests and notifications (answered or refused); a 2026-07-28 one holds a
+        ``listen`` stream the server acknowledged for the current subscriptions.
+        """
+        version = self.version
+        while any(session.applied < version for session in self._live):
+            if self._settled is None:
+                self._settled = trio.Event()
+            await self._settled.wait()
+
+    def _progressed(self) -> None:
+        if self._settled is not None:
+            self._settled.set()
+            self._settled = None
+
     def session(
         self, label: str, *, redact: Callable[[str], str] = str, log: Any = None
     ) -> SessionCallbacks:
@@ -251,10 +274,12 @@ class SessionCallbacks:
         "_applied_subscriptions",
         "_bucket",
         "_following",
+        "_held",
         "_level",
         "_listening",
         "_roots_version",
         "_running",
+        "applied",
         "handlers",
         "label",
         "log",
@@ -281,6 +306,10 @@ class SessionCallbacks:
         self._listening = False
         """A listen stream is open: it reports each update, which the SDK also delivers as a
         notification (see :meth:`on_message`)."""
+        self._held = False
+        """The 2026-07-28 subscriptions are in effect, as far as the server can have them."""
+        self.applied = -1
+        """The :attr:`ServerSide.version` whose state this session has in effect."""
 
     # -- the Client's keyword arguments -------------------------------------------------------
 
@@ -463,7 +492,11 @@ class SessionCallbacks:
         on 2025-era sessions, the resource subscriptions. Each request is bounded by
         ``timeout``; a failure is logged, never fatal to the session."""
         self.protocol_version = client.protocol_version
+        self.side._live[self] = None
+        version = self.side.version
         if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            if not self.side.subscriptions:
+                self._applied(version)
             return
         caps = client.server_capabilities
         level = self.side.handlers.log_level
@@ -472,6 +505,7 @@ class SessionCallbacks:
             await self._request(client, request, "logging/setLevel", timeout)
         self._level = level
         await self._sync_subscriptions(client, caps, timeout)
+        self._applied(version)
 
     def start(self, nursery: trio.Nursery, client: Client, ready: Ready, timeout: float) -> None:
         """Follow the host's changes on a ready session until :meth:`stop` (see
@@ -489,7 +523,17 @@ class SessionCallbacks:
     def stop(self) -> None:
         """The session is over: follow no more changes."""
         self._following = None
+        self._leave()
+
+    def _leave(self) -> None:
         self.side._idle.pop(self, None)
+        if self.side._live.pop(self, False) is None:
+            self.side._progressed()
+
+    def _applied(self, version: int) -> None:
+        if version > self.applied:
+            self.applied = version
+            self.side._progressed()
 
     def _spawn(self) -> None:
         following = self._following
@@ -499,6 +543,7 @@ class SessionCallbacks:
             following.context.run(following.nursery.start_soon, self._run, following)
         except RuntimeError:  # the session's nursery is closed: it is over
             self._following = None
+            self._leave()
             return
         self._running = True
 
@@ -508,6 +553,7 @@ class SessionCallbacks:
         except Exception as error:  # its text may quote the server: the type says enough
             self.log.warning("server.session_state_failed", error=type(error).__name__)
             self._following = None
+            self._leave()
         finally:
             self._running = False
         if self._following is following:
@@ -536,6 +582,7 @@ class SessionCallbacks:
                     await client.session.send_notification(types.RootsListChangedNotification())
                 self.log.debug("server.roots_changed")
             if self.side.version == version:
+                self._applied(version)
                 return
 
     async def _request(self, client: Client, request: Any, what: str, timeout: float) -> bool:
@@ -579,11 +626,15 @@ class SessionCallbacks:
         while True:
             desired = self.side.subscriptions
             if not desired:
+                self._applied(self.side.version)
                 return
+            self._held = False
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._listen, client, sorted(desired), timeout)
                 while self.side.subscriptions == desired:
                     await self.side.wait_changed()
+                    if self._held and self.side.subscriptions == desired:
+                        self._applied(self.side.version)
                 nursery.cancel_scope.cancel()
 
     async def _listen(self, client: Client, uris: list[str], timeout: float) -> None:
@@ -594,14 +645,20 @@ class SessionCallbacks:
                     async with client.listen(resource_subscriptions=uris) as subscription:
                         ack.deadline = math.inf
                         delay = 1.0
-                        self._listening = True
+                        self._listening = self._held = True
+                        if self.side.subscriptions == frozenset(uris):
+                            self._applied(self.side.version)
                         try:
                             async for event in subscription:
                                 if isinstance(event, _ListenUpdated):
                                     self._updated(event.uri)
                         finally:
-                            self._listening = False
+                            self._listening = self._held = False
             except ListenNotSupportedError:
+                self.log.warning("server.subscribe_unsupported", uris=uris)
+                self._held = True
+                if self.side.subscriptions == frozenset(uris):
+                    self._applied(self.side.version)
                 return
             except (MCPError, SubscriptionLost, TimeoutError) as error:
                 self.log.debug("server.listen_lost", error=type(error).__name__)

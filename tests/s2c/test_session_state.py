@@ -83,6 +83,25 @@ async def test_a_subscription_delivers_updates_and_survives_a_kill(protocol: str
             assert not json_of(await client.call_tool("s2c", "touch", {"uri": "res://counter"}))
 
 
+@pytest.mark.parametrize("protocol", ERAS)
+async def test_a_change_made_after_subscribe_returns_is_reported(protocol: str) -> None:
+    # subscribe_resource returns once the live session has the subscription in effect, so
+    # the first change after it is reported: no touching until the stream happens to be open.
+    spec = mv.SupervisorSpec([stdio_spec(protocol=protocol)])
+    async with mv.open_supervisor(spec) as client, client.resource_updates() as updates:
+        for uri in ("res://counter", "res://other", "res://third"):
+            await client.subscribe_resource("s2c", uri)
+            await client.call_tool("s2c", "touch", {"uri": uri})
+            update = await _next_update(updates, limit=10)
+            assert update.uri == uri
+        await client.set_logging_level("s2c", "warning")
+        await client.unsubscribe_resource("s2c", "res://other")
+        if protocol == "legacy":
+            state = json_of(await client.call_tool("s2c", "state", {}))
+            assert state["subscribed"] == ["res://counter", "res://third"]
+            assert state["level"] == "warning"
+
+
 async def test_a_2026_session_listens_again_after_its_last_subscription_went() -> None:
     # The session's following task ends when no subscription is left to hold; the next
     # subscription must start it again on the same live session.
