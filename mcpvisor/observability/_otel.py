@@ -149,12 +149,12 @@ class OpenTelemetryHooks(Hooks):
     # ---- requests ---------------------------------------------------------------------
 
     def request_started(self, call: RequestCall) -> None:
-        # What the operation names (method, tool) is known only once the runtime has built
-        # it, after this hook: those attributes are set when the request finishes.
+        # What the request names is set at the start, where a sampler can see it.
         attributes: dict[str, Any] = {
             "mcpvisor.server": configured_name(call.server),
             "network.transport": call.transport,
         }
+        _name_attributes(call, attributes)
         if is_isolated(call.server):
             attributes["mcpvisor.session"] = call.server
         span = self._tracer.start_span(
@@ -341,19 +341,23 @@ def _span_attributes(call: RequestCall, outcome: str, failure: str | None) -> di
         "mcpvisor.attempt": call.attempt,
         "mcpvisor.waited": call.waited,
     }
-    if call.method:
-        attributes["mcp.method.name"] = call.method
     if call.protocol_version is not None:
         attributes["mcp.protocol.version"] = call.protocol_version
     if failure is not None:
         attributes["error.type"] = failure
+    return attributes
+
+
+def _name_attributes(call: RequestCall, attributes: dict[str, Any]) -> None:
+    """What the request names: its method and the tool or prompt, into ``attributes``."""
+    if call.method:
+        attributes["mcp.method.name"] = call.method
     if call.target is not None:
         if call.method == "tools/call":
             attributes["gen_ai.tool.name"] = call.target
             attributes["gen_ai.operation.name"] = "execute_tool"
         elif call.method == "prompts/get":
             attributes["gen_ai.prompt.name"] = call.target
-    return attributes
 
 
 def _value(state: ServerState | None) -> str:

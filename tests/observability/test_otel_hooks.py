@@ -7,6 +7,8 @@ test_otel_supervisor.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 from opentelemetry import trace
@@ -319,3 +321,27 @@ def test_names_a_caller_invents_never_become_metric_attributes(
     invented = by_name(spans.get_finished_spans(), "mcpvisor call_tool _OTHER")
     assert invented.attributes is not None
     assert invented.attributes["mcpvisor.server"] == "no-such-server"
+
+
+def test_a_sampler_sees_what_the_request_names_when_its_span_starts() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+    seen: list[dict[str, object]] = []
+
+    class Recording(Sampler):
+        def should_sample(self, *args: Any, **kw: Any) -> SamplingResult:
+            attributes = args[4] if len(args) > 4 else kw.get("attributes")
+            seen.append(dict(attributes or {}))
+            return SamplingResult(Decision.DROP)
+
+        def get_description(self) -> str:
+            return "recording"
+
+    hooks = _hooks(tracer_provider=TracerProvider(sampler=Recording()))
+    call = _call(target="read")
+    hooks.request_started(call)
+    _finish(hooks, call, "ok")
+    assert seen[-1]["mcp.method.name"] == "tools/call"
+    assert seen[-1]["gen_ai.tool.name"] == "read"
+    assert seen[-1]["mcpvisor.server"] == "files"
