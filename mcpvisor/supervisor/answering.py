@@ -38,6 +38,17 @@ def effective_handlers(spec: ServerSpec, supervisor: SupervisorSpec) -> ClientHa
     return base.over(None) if own is None else own.over(base)
 
 
+def handlers_differ(a: ClientHandlers, b: ClientHandlers) -> bool:
+    """Whether two handlers answer differently: a handler is compared by identity."""
+    return not all(
+        _same(getattr(a, f.name), getattr(b, f.name)) for f in attrs.fields(ClientHandlers)
+    )
+
+
+def _same(a: object, b: object) -> bool:
+    return a is b or (not callable(a) and not callable(b) and a == b)
+
+
 class Answering:
     """Per-server :class:`ServerSide` objects and the resource-update subscribers."""
 
@@ -55,6 +66,18 @@ class Answering:
             handlers = effective_handlers(spec, self._spec)
             side = self._sides[name] = ServerSide(name, handlers, on_updated=self.publish)
         return side
+
+    def respec(self, spec: SupervisorSpec, changed: list[str]) -> None:
+        """Adopt a reconfigured ``spec``: each ``changed`` server answers with its new
+        handlers from its next question (its next session, where what they advertise
+        changed)."""
+        self._spec = spec
+        for name in changed:
+            side = self._sides.get(name)
+            if side is not None:
+                handlers = effective_handlers(spec[name], spec)
+                if handlers_differ(side.handlers, handlers):
+                    side.set_handlers(handlers)
 
     def isolate(
         self, label: str, server: str, spec: ServerSpec, handlers: ClientHandlers | None

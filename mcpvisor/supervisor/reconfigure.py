@@ -19,19 +19,23 @@ import attrs
 
 from mcpvisor.specs import ServerSpec, SupervisorSpec
 from mcpvisor.specs.errors import ConfigError, Problem, UsageError
+from mcpvisor.specs.handlers import ClientHandlers
 from mcpvisor.specs.policy import Strategy
 from mcpvisor.supervisor._lifecycle_model import LifecycleEvent, Member, Reconfigure
+from mcpvisor.supervisor.answering import effective_handlers, handlers_differ
 
 IN_PLACE_FIELDS: frozenset[str] = frozenset(
-    {"required", "group", "start", "max_isolated", "restart", "timeouts.request"}
+    {"required", "group", "start", "max_isolated", "restart", "timeouts.request", "handlers"}
 )
 """Spec fields that only the supervisor reads, so a change to them applies without a restart.
 
 ``restart`` (the whole :class:`RestartPolicy`) governs the next failure; ``timeouts.request``
-the next request; ``start`` only matters when a server is added. Every other field (command,
-args, env, cwd, url, headers, protocol, the other timeouts, ``idle_shutdown``,
-``max_concurrency``, ``max_message_bytes``, the in-process server object, the transport)
-shapes the session, so a change to any of them restarts the server.
+the next request; ``start`` only matters when a server is added; ``handlers`` (the server's
+handlers over the supervisor's) answer the next question, unless what they advertise
+changed (``handlers.capabilities``), which only a new session can announce. Every other
+field (command, args, env, cwd, url, headers, protocol, the other timeouts,
+``idle_shutdown``, ``max_concurrency``, ``max_message_bytes``, the in-process server object,
+the transport) shapes the session, so a change to any of them restarts the server.
 """
 
 RELOAD_SERVER = "*"
@@ -124,6 +128,8 @@ def changed_fields(old: ServerSpec, new: ServerSpec) -> tuple[str, ...]:
     out: list[str] = []
     for field in attrs.fields(type(old)):
         a, b = getattr(old, field.name), getattr(new, field.name)
+        if field.name == "handlers":
+            continue  # compared as the effective handlers: see handlers_change
         if field.name == "server":
             if a is not b:
                 out.append("server")
@@ -139,6 +145,17 @@ def changed_fields(old: ServerSpec, new: ServerSpec) -> tuple[str, ...]:
         elif a != b:
             out.append(field.name)
     return tuple(out)
+
+
+def handlers_change(old: ClientHandlers, new: ClientHandlers) -> tuple[str, ...]:
+    """How a server's effective handlers changed: ``"handlers"`` if any field did (a handler
+    is compared by identity), with ``"handlers.capabilities"`` if what they advertise did too,
+    which only a new session can announce."""
+    if not handlers_differ(old, new):
+        return ()
+    if old.advertised != new.advertised:
+        return ("handlers", "handlers.capabilities")
+    return ("handlers",)
 
 
 def needs_restart(fields: Iterable[str]) -> bool:
@@ -183,7 +200,9 @@ def plan_reconfigure(old: SupervisorSpec, new: SupervisorSpec) -> ReconfigureRep
     for name, spec in after.items():
         if name not in before:
             continue
-        diff = changed_fields(before[name], spec)
+        diff = changed_fields(before[name], spec) + handlers_change(
+            effective_handlers(before[name], old), effective_handlers(spec, new)
+        )
         if not diff:
             unchanged.append(name)
             continue

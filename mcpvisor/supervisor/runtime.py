@@ -118,6 +118,7 @@ _STOP_WORDS = {
     "dropped": "dropped",
     "intensity": "dropped",
     "idle": "stopped after idling",
+    "reconfigured": "restarted with its new spec",
 }
 """How a request interrupted by a host command (or a sibling's restart) learns why."""
 
@@ -1039,7 +1040,9 @@ class Supervisor:
         isolated = [n for n in self._order if self._slots[n].isolated_of is not None]
         try:
             configured = [self._slots[n].spec for n in self._order if n not in isolated]
-            old = SupervisorSpec(servers=configured, groups=self._lifecycle.groups)
+            old = SupervisorSpec(
+                servers=configured, groups=self._lifecycle.groups, handlers=self.spec.handlers
+            )
             report = plan_reconfigure(old, spec)
             extra = [self._lifecycle.member(n) for n in isolated]
             inp = core_input(report, spec, extra, now)
@@ -1058,8 +1061,12 @@ class Supervisor:
                 slot.spec, slot.transport = server, transport_of(server)
         for name in (*report.restarted, *report.removed):
             self._isolation_limits.pop(name, None)
+        for name in report.updated:
+            if "max_isolated" in report.fields[name]:
+                self._isolation_limits.pop(name, None)
         self._order = [*spec.names, *isolated]
         self.spec = spec
+        self.answering.respec(spec, [*report.restarted, *report.updated])
         self._apply(decision)
         return report
 

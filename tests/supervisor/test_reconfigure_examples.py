@@ -70,3 +70,43 @@ async def test_requests_in_flight_to_an_unchanged_server_finish_across_reloads()
                 keep.release.set()
     assert results == ["released"] * 3 and keep.sessions == 1 and change.sessions == 4
     assert keep.cancelled == 0
+
+
+async def test_a_raised_max_isolated_lets_the_next_session_open_at_once() -> None:
+    fake = FakeServer("a")
+
+    def spec(most: int) -> mv.SupervisorSpec:
+        return mv.SupervisorSpec(servers=[fake.spec(timeouts=NO_PROBE, max_isolated=most)])
+
+    async with mv.open_supervisor(spec(1)) as client, client.isolated("a"):
+        report = await client.reconfigure(spec(2))
+        assert report.updated == ("a",) and report.fields["a"] == ("max_isolated",)
+        with trio.fail_after(5):
+            async with client.isolated("a") as second:
+                assert (await second.call_tool("bump")).content[0].text == "1"  # type: ignore[union-attr]
+
+
+async def test_a_call_cut_off_by_a_reconfiguration_says_the_server_restarted() -> None:
+    fake = FakeServer("a")
+
+    def spec(concurrency: int) -> mv.SupervisorSpec:
+        return mv.SupervisorSpec(
+            servers=[fake.spec(timeouts=NO_PROBE, max_concurrency=concurrency)]
+        )
+
+    async with mv.open_supervisor(spec(8)) as client:
+        caught: list[BaseException] = []
+
+        async def wait() -> None:
+            try:
+                await client.call_tool("a", "wait", {})
+            except mv.RequestInterruptedError as error:
+                caught.append(error)
+
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(wait)
+                await trio.testing.wait_all_tasks_blocked()
+                assert (await client.reconfigure(spec(4))).restarted == ("a",)
+        assert len(caught) == 1
+        assert "restarted with its new spec" in str(caught[0])

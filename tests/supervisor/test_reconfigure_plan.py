@@ -130,3 +130,44 @@ def test_a_changed_default_shows_as_that_change_on_each_server_it_reaches(tmp_pa
     report = plan_reconfigure(load(5), load(7))
     assert report.updated == ("a",) and report.unchanged == ("b",)
     assert dict(report.fields) == {"a": ("restart.max_restarts",)}
+
+
+async def _sample_a(ctx: object, params: object) -> object:
+    raise NotImplementedError
+
+
+async def _sample_b(ctx: object, params: object) -> object:
+    raise NotImplementedError
+
+
+def test_handlers_are_compared_as_each_server_answers_with_them() -> None:
+    # A handler is compared by identity (attrs equality ignores callables); the supervisor's
+    # handlers reach every server that does not set its own; and only a change of what they
+    # advertise needs a new session.
+    a = mv.ClientHandlers(sampling=_sample_a)
+    old = mv.SupervisorSpec([stdio("own", handlers=a), stdio("inherits")], handlers=a)
+    same = mv.SupervisorSpec([stdio("own", handlers=a), stdio("inherits")], handlers=a)
+    assert not plan_reconfigure(old, same).changed
+
+    swapped = mv.SupervisorSpec(
+        [stdio("own", handlers=a), stdio("inherits")],
+        handlers=mv.ClientHandlers(sampling=_sample_b),
+    )
+    report = plan_reconfigure(old, swapped)
+    assert (report.updated, report.unchanged) == (("inherits",), ("own",))
+    assert report.fields["inherits"] == ("handlers",)
+
+    disabled = mv.ClientHandlers(disabled={"sampling"})
+    narrowed = mv.SupervisorSpec([stdio("own", handlers=disabled), stdio("inherits")], handlers=a)
+    report = plan_reconfigure(old, narrowed)
+    assert report.restarted == ("own",)
+    assert report.fields["own"] == ("handlers", "handlers.capabilities")
+
+    level = mv.SupervisorSpec(
+        [
+            stdio("own", handlers=mv.ClientHandlers(sampling=_sample_a, log_level="error")),
+            stdio("inherits"),
+        ],
+        handlers=a,
+    )
+    assert plan_reconfigure(old, level).updated == ("own",)
