@@ -130,6 +130,12 @@ def _as_roots(value: object) -> tuple[types.Root, ...]:
     return tuple(out)
 
 
+ANSWERING: Final[ContextVar[list[int] | None]] = ContextVar("mcpvisor_answering", default=None)
+"""Set by the worker around each call it performs: how many of the host's handlers answer a
+question of the server's for that call right now. In a 2026-07-28 round they run in the
+call's own task, awaiting nothing from the transport, so a lost link must end them itself."""
+
+
 class ServerSide:
     """What every session of one server should have, kept across its restarts.
 
@@ -363,6 +369,9 @@ class SessionCallbacks:
             routed_timeout if is_routed and routed_timeout else self.side.handlers.answer_timeout
         )
         hctx = self._context(ctx, is_routed)
+        answering = ANSWERING.get()
+        if answering is not None:
+            answering[0] += 1
         try:
             with trio.move_on_after(timeout) as scope:
                 result = await call(handler, hctx)
@@ -373,6 +382,9 @@ class SessionCallbacks:
             return types.ErrorData(
                 code=INTERNAL_ERROR, message=f"the client's {kind} handler failed"
             )
+        finally:
+            if answering is not None:
+                answering[0] -= 1
         if scope.cancelled_caught:
             self.log.warning("server.handler_timeout", what=kind, timeout=timeout)
             return types.ErrorData(

@@ -21,7 +21,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED
 
 from mcpvisor.specs import ServerSpec
-from mcpvisor.workers.callbacks import SessionCallbacks
+from mcpvisor.workers.callbacks import ANSWERING, SessionCallbacks
 from mcpvisor.workers.errors import RequestInterruptedError, RequestTimeoutError
 from mcpvisor.workers.health import probe_loop
 from mcpvisor.workers.link import Link
@@ -34,7 +34,9 @@ _ANSWER_GRACE = 1.0
 """After a link is lost, how long in-flight calls may take to collect answers already read.
 
 The SDK fails every call still waiting with "connection closed" within a scheduler pass of
-the read stream ending, so this bound is only reached if the SDK breaks that promise.
+the read stream ending, and a call whose server waits on the host's handler is ended at once
+(see :data:`~mcpvisor.workers.callbacks.ANSWERING`), so this bound is only reached if the
+SDK breaks that promise.
 """
 
 STOPPED = "stopped by its owner"
@@ -108,7 +110,8 @@ class Serving:
         self.link = link
         self.http = http
         self.exit: WorkerExit | None = None
-        self.inflight: dict[Envelope, None] = {}
+        self.inflight: dict[Envelope, list[int]] = {}
+        """Each call in flight, with how many of the host's handlers are answering for it."""
         """Envelopes being served (a dict: an idle worker's empty one costs a third of a set's)."""
         self.ended = trio.Event()
         self.drain = False
@@ -158,6 +161,12 @@ class Serving:
         self._fail_queued(exit.cause)
         if not drain:
             self._interrupt_inflight(exit.cause)
+        else:
+            # A call whose server waits on our handler awaits nothing the transport read.
+            for envelope, answering in self.inflight.items():
+                if answering[0]:
+                    self.deferred.append(envelope)
+                    envelope.scope.cancel()
         if drain and self.inflight:
             self.drained = trio.Event()
         self.ended.set()
@@ -289,8 +298,9 @@ class Serving:
         )
         if deadline < scope.deadline:
             scope.deadline = deadline
-        self.inflight[envelope] = None
+        answering = self.inflight[envelope] = [0]
         tokens = _apply(envelope.context)
+        asking = ANSWERING.set(answering)
         try:
             with scope:
                 try:
@@ -298,10 +308,11 @@ class Serving:
                 except MCPError as error:
                     self._on_mcp_error(envelope, error)
                 except Exception as error:
-                    envelope.reply.set_error(error)
+                    if envelope not in self.deferred:
+                        envelope.reply.set_error(error)
                 else:
                     envelope.reply.set_result(result)
-            if scope.cancelled_caught:
+            if scope.cancelled_caught and envelope not in self.deferred:
                 if trio.current_time() >= deadline:
                     timeout = RequestTimeoutError(
                         self.name, envelope.operation.name, deadline - start
@@ -310,6 +321,7 @@ class Serving:
                 else:
                     self._interrupt(envelope, "cancelled by the caller")
         finally:
+            ANSWERING.reset(asking)
             _restore(tokens)
             # Unanswered means the worker itself is ending: its cleanup answers the reply.
             if envelope.reply.done or envelope in self.deferred:
