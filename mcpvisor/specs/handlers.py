@@ -15,6 +15,7 @@ longer than ``timeout`` seconds answers the server with a JSON-RPC error; the se
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypeAlias, get_args
 
@@ -154,6 +155,11 @@ class ClientHandlers:
         for field in ("sampling", "elicitation", "logging"):
             value = getattr(self, field)
             c.require(value is None or callable(value), field, "must be a callable or None")
+        c.require(
+            not inspect.iscoroutinefunction(self.logging),
+            "logging",
+            "must be a plain function: it is called synchronously, so an async one never runs",
+        )
         roots = self.roots
         if roots is not None and not callable(roots):
             ok = isinstance(roots, tuple) and all(isinstance(r, types.Root) for r in roots)

@@ -37,6 +37,10 @@ def test_a_server_override_wins_field_by_field_and_disabled_removes() -> None:
     assert isinstance(b.roots, tuple) and str(b.roots[0].uri) == "file:///base"
 
 
+async def _async_on_log(record: object) -> None:
+    """Called synchronously, it would never run: refused."""
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
@@ -46,6 +50,7 @@ def test_a_server_override_wins_field_by_field_and_disabled_removes() -> None:
         ({"log_level": "loud"}, "handlers.log_level"),
         ({"timeout": 0}, "handlers.timeout"),
         ({"disabled": {"nope"}}, "handlers.disabled"),
+        ({"logging": _async_on_log}, "handlers.logging"),
     ],
 )
 def test_bad_handlers_name_the_field(kwargs: dict[str, object], field: str) -> None:
