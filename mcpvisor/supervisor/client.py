@@ -19,7 +19,7 @@ from mcpvisor.specs.errors import ConfigError, UsageError
 from mcpvisor.specs.handlers import ClientHandlers, LogLevel
 from mcpvisor.supervisor import answering
 from mcpvisor.supervisor.answering import ResourceUpdated, Unroutable
-from mcpvisor.supervisor.errors import UnknownServerError, UnknownToolError
+from mcpvisor.supervisor.errors import UnknownServerError, UnknownToolError, nearest
 from mcpvisor.supervisor.events import Subscription
 from mcpvisor.supervisor.lifecycle import ServerState
 from mcpvisor.supervisor.reconfigure import ReconfigureReport
@@ -120,15 +120,16 @@ class SupervisorClient:
         the server's own; see "Answering servers" in the README. Where the session cannot tell
         which request asked (2025-era stdio, SSE, in-process), ``unroutable="isolate"`` runs
         the call on an isolated session built with ``handlers``; ``"share"`` runs it on the
-        shared session, whose own handlers then answer (what a gateway wants: no new process
-        per call).
+        shared session, whose own handlers then answer over stdio and SSE (what a gateway
+        wants: no new process per call). A name without ``__`` and no arguments of its own
+        raises :class:`~mcpvisor.UsageError`.
         """
         if isinstance(tool_or_arguments, str):
             server, tool = server_or_qualified, tool_or_arguments
         else:
             parts = split_qualified(server_or_qualified)
             if parts is None:
-                raise UnknownToolError(server_or_qualified, server_or_qualified, ())
+                raise self._unqualified(server_or_qualified)
             server, tool = parts
             arguments = tool_or_arguments
         if handlers is not None:
@@ -363,6 +364,21 @@ class SupervisorClient:
             for name, status in snapshot.status.servers.items()
             if status.isolated_of is None and status.state is ServerState.ACTIVE
         ]
+
+    def _unqualified(self, name: str) -> UsageError:
+        """``call_tool(name, arguments)`` without a server in ``name``: say how to write it,
+        and which configured tool it may mean."""
+        snapshot = self._runtime.snapshot()
+        known = [
+            qualify(server, tool.name)
+            for server in self._names(snapshot)
+            for tool in snapshot.catalog(server).tools
+        ]
+        message = "a tool named without its server must be written server__tool"
+        suggestion = nearest(name, known)
+        if suggestion:
+            message += f"; did you mean {suggestion!r}?"
+        return UsageError("server_or_qualified", message)
 
     @staticmethod
     def _names(snapshot: Snapshot) -> list[str]:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from mcpvisor.supervisor.lifecycle import ServerState
 
 
-def _nearest(name: str, known: Iterable[str]) -> str | None:
+def nearest(name: str, known: Iterable[str]) -> str | None:
     """The known name closest to ``name``; first, one qualified name for the bare name
     (``add`` for ``files__add``), which plain similarity ranks too far apart to offer."""
     names = list(known)
@@ -53,7 +53,7 @@ class UnknownServerError(MCPVisorError, LookupError):
 
     def __init__(self, server: str, known: Iterable[str] = ()) -> None:
         self.server = server
-        self.suggestion = _nearest(server, known)
+        self.suggestion = nearest(server, known)
         message = f"unknown server {server!r}"
         if self.suggestion:
             message += f"; did you mean {self.suggestion!r}?"
@@ -69,7 +69,7 @@ class UnknownToolError(MCPVisorError, LookupError):
     def __init__(self, server: str, tool: str, known: Iterable[str] = ()) -> None:
         self.server = server
         self.tool = tool
-        self.suggestion = _nearest(tool, known)
+        self.suggestion = nearest(tool, known)
         message = f"server {server!r} has no tool {tool!r}"
         if self.suggestion:
             message += f"; did you mean {self.suggestion!r}?"

@@ -51,6 +51,10 @@ async def test_unknown_server_and_tool_suggest_the_nearest_name() -> None:
         with pytest.raises(mv.UnknownToolError, match="did you mean 'echo'") as info:
             await client.call_tool("alpha__ecko", {"text": "x"})
         assert info.value.server == "alpha"
+        # No server in the name: how to write it, and the qualified name it may mean.
+        for bare in ("echo", "alpha_echo"):
+            with pytest.raises(mv.UsageError, match="server__tool; did you mean 'alpha__echo'"):
+                await client.call_tool(bare, {"text": "x"})
 
 
 def test_a_bare_tool_name_is_pointed_at_its_qualified_name() -> None:
