@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Literal, TypeAlias
+from typing import Final, Literal, TypeAlias
 
 import attrs
 
@@ -437,6 +437,17 @@ class ServerRecord:
     token: int | None = None
 
 
+_VERBS: Final = {
+    "RestartNow": "restart",
+    "Stop": "stop",
+    "Drop": "drop",
+    "Revive": "revive",
+    "Wake": "wake",
+    "Remove": "remove",
+}
+"""The words a refusal uses for a command: the handle's methods, not the core's inputs."""
+
+
 class CommandRefusedError(MCPVisorError):
     """A command that makes no sense for the server's current state (or an unknown server).
 
@@ -450,7 +461,8 @@ class CommandRefusedError(MCPVisorError):
         self.state = state
         self.reason = reason
         where = "unknown" if state is None else state.value
-        super().__init__(f"cannot {command} {server!r} (state: {where}): {reason}")
+        verb = _VERBS.get(command, command)
+        super().__init__(f"cannot {verb} {server!r} (state: {where}): {reason}")
 
 
 class UnknownServerRefusedError(CommandRefusedError, LookupError):

@@ -371,15 +371,15 @@ class Lifecycle:
                 server,
                 command,
                 rec.state,
-                f"it was stopped ({rec.reason}), not idle or lazy; use Revive to start it",
+                f"it was stopped ({rec.reason}), not idle or lazy; use revive() to start it",
             )
 
 
 _HINTS: Mapping[str, str] = {
-    "RestartNow": "RestartNow applies to active or failed servers",
-    "Stop": "Stop applies to starting, active or failed servers",
-    "Revive": "Revive applies to dropped or stopped servers",
-    "Wake": "Wake applies to stopped servers that were idle or lazy",
+    "RestartNow": "restart() applies to active or failed servers",
+    "Stop": "stop() applies to starting, active or failed servers",
+    "Revive": "revive() applies to dropped or stopped servers",
+    "Wake": "a request wakes only stopped servers that were idle or lazy",
 }
 
 
@@ -387,7 +387,7 @@ def _refusal(command: str, state: ServerState) -> str:
     if command == "RestartNow" and state is STARTING:
         return "it is already starting"
     if command == "RestartNow":
-        return f"it is {state.value}; use Revive to start it"
+        return f"it is {state.value}; use revive() to start it"
     if command == "Drop":
         return "it is already dropped"
     return f"it is {state.value}; {_HINTS[command]}"

@@ -438,7 +438,8 @@ def test_each_command_from_each_state(setup: str, command: str) -> None:
             drv(inp, never)
         err = info.value
         assert (err.server, err.command, err.state) == ("x", command, state)
-        assert "x" in str(err) and command in str(err) and err.reason in str(err)
+        verb = {"RestartNow": "restart"}.get(command, command.lower())
+        assert str(err).startswith(f"cannot {verb} 'x'") and err.reason in str(err)
         assert drv.lc is before
         return
     d = drv(inp, never)
@@ -451,10 +452,15 @@ def test_each_command_from_each_state(setup: str, command: str) -> None:
 
 def test_refusal_reasons_say_why() -> None:
     drv = server_in("active")
-    with pytest.raises(CommandRefusedError, match="Revive applies to dropped or stopped"):
+    with pytest.raises(CommandRefusedError, match=r"revive\(\) applies to dropped or stopped"):
         drv(Revive("x", 1.0))
-    with pytest.raises(CommandRefusedError, match="already starting"):
+    with pytest.raises(CommandRefusedError, match="already starting") as refused:
         server_in("starting")(RestartNow("x", 1.0))
+    # The words are the handle's methods; the attribute keeps the core's input.
+    assert str(refused.value).startswith("cannot restart 'x'")
+    assert refused.value.command == "RestartNow"
+    with pytest.raises(CommandRefusedError, match=r"use revive\(\) to start it"):
+        server_in("dropped")(RestartNow("x", 1.0))
     with pytest.raises(CommandRefusedError, match="already dropped"):
         server_in("dropped")(Drop("x", 1.0))
     with pytest.raises(CommandRefusedError, match=r"stopped \(stopped\), not idle or lazy"):
