@@ -242,13 +242,17 @@ def cmd_call(args: argparse.Namespace) -> int:
     only = attrs.evolve(spec[server], group=None)
     one = try_once(mv.SupervisorSpec(servers=[only]))
     one = attrs.evolve(one, servers=[attrs.evolve(one.servers[0], required=True)])
+    calling: list[bool] = []
     try:
-        return trio.run(_call, one, server, tool, arguments, args)
+        return trio.run(_call, one, server, tool, arguments, args, calling)
     except BaseException as exc:
         failure = leaf(exc)
         if isinstance(failure, mv.RequiredServerError):
             # Required only so that a failed start ends the command at once: say what became
-            # of the server, which the config may not require at all.
+            # of the call, or of the server, which the config may not require at all.
+            if calling:
+                cause = failure.cause or "the server was dropped"
+                raise mv.RequestInterruptedError(server, "call_tool", cause) from None
             state = mv.ServerState.DROPPED
             raise mv.ServerUnavailableError(server, state, failure.cause) from None
         raise
@@ -260,8 +264,11 @@ async def _call(
     tool: str,
     arguments: dict[str, Any],
     args: argparse.Namespace,
+    calling: list[bool],
 ) -> int:
     async with stop_signals() as stopped, mv.open_supervisor(spec) as client:
+        # The server is up: with no restart allowed, its loss from now on cuts the call off.
+        calling.append(True)
         result = await client.call_tool(server, tool, arguments, timeout=args.timeout)
     if stopped.by is not None:
         raise Interrupted(stopped.by)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from cli_support import FIXTURES, alive, cli_env, json_lines, mcpvisor, read_until_ready
@@ -92,6 +94,17 @@ def test_call_to_a_server_that_cannot_start_says_so_without_calling_it_required(
     assert err.startswith("mcpvisor: error: server 'broken' is dropped: "), err
     assert "required" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_call_cut_off_by_a_crash_says_the_call_was_interrupted(tmp_path: Path) -> None:
+    config = tmp_path / "flaky.json"
+    flaky = {"command": sys.executable, "args": ["-m", "mcpvisor.demo.flaky", "--crash-after", "1"]}
+    config.write_text(json.dumps({"mcpServers": {"flaky": flaky}}))
+    done = mcpvisor("call", str(config), "flaky__lookup", '{"key": "k"}')
+    assert done.returncode == 1
+    err = done.stderr.strip().splitlines()[-1]
+    assert err.startswith("mcpvisor: error: call_tool on server 'flaky' was interrupted: "), err
+    assert "dropped" not in err and "Traceback" not in err
 
 
 def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
