@@ -111,8 +111,8 @@ class Serving:
         self.http = http
         self.exit: WorkerExit | None = None
         self.inflight: dict[Envelope, list[int]] = {}
-        """Each call in flight, with how many of the host's handlers are answering for it."""
-        """Envelopes being served (a dict: an idle worker's empty one costs a third of a set's)."""
+        """Envelopes being served, each with how many of the host's handlers answer for it now
+        (a dict: an idle worker's empty one costs a third of a set's)."""
         self.ended = trio.Event()
         self.drain = False
         self.drained: trio.Event | None = None
