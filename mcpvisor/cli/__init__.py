@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="start each server of a config once and report",
         description=(
             "Start every server in CONFIG once (no restarts), list its tools and print a "
-            "table. Exits 0 if every required server came up (every server with --strict)."
+            "table. Exits 0 if every required server came up (every server with --strict) "
+            "and at least one server did."
         ),
     )
     check.add_argument("config")

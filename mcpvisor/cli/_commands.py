@@ -119,6 +119,9 @@ async def _check(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
                 "error": None if up or server.last_error is None else redact(server.last_error),
             }
         )
+    n_up = sum(1 for r in rows if r["state"] == "active")
+    if rows and n_up == 0:
+        ok = False
     if args.json:
         dump_json({"ok": ok, "servers": rows})
         return 0 if ok else 1
@@ -137,7 +140,6 @@ async def _check(spec: mv.SupervisorSpec, args: argparse.Namespace) -> int:
         )
     console = Console(soft_wrap=False)
     console.print(table)
-    n_up = sum(1 for r in rows if r["state"] == "active")
     verdict = "ok" if ok else "FAILED"
     console.print(f"{n_up}/{len(rows)} servers up (* required): {verdict}")
     return 0 if ok else 1

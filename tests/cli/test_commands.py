@@ -42,6 +42,19 @@ def test_check_strict_fails_on_any_server_down_and_reports_why(
     assert rows["broken"]["transport"] == "stdio"
 
 
+def test_check_fails_when_no_server_came_up_even_if_none_is_required(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = json.loads((FIXTURES / "desktop.json").read_text())["mcpServers"]["broken"]
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"a": broken, "b": broken}}))
+    assert main(["check", str(config)]) == 1
+    assert "0/2 servers up (* required): FAILED" in capsys.readouterr().out
+    assert main(["check", str(config), "--json"]) == 1
+    (report,) = json_lines(capsys.readouterr().out)
+    assert report["ok"] is False
+
+
 def test_tools_lists_namespaced_tools(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tools", VSCODE, "--json"]) == 0
     (listing,) = json_lines(capsys.readouterr().out)
