@@ -11,7 +11,7 @@ Adding an operation is one class here (plus a client method): its fields, its ``
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, get_args
 
 import attrs
@@ -79,7 +79,12 @@ def _plain_copy(value: object, depth: int) -> Any:
         for key, item in value.items():  # type: ignore[attr-defined]
             if type(key) is not str or not key.isascii():
                 raise _NotPlain
-            out[key] = _plain_copy(item, depth + 1)
+            # Scalars inline: a call per argument is most of what this copy costs.
+            item_kind = type(item)
+            if item_kind is int or item_kind is bool or (item_kind is str and item.isascii()):
+                out[key] = item
+            else:
+                out[key] = _plain_copy(item, depth + 1)
         return out
     if kind is list:
         return [_plain_copy(item, depth + 1) for item in value]  # type: ignore[attr-defined]
@@ -138,6 +143,13 @@ class _Copier:
 def _json_object(parameter: str, value: object) -> dict[str, Any] | None:
     if value is None:
         return None
+    if type(value) is dict:
+        try:
+            plain: dict[str, Any] = _plain_copy(value, 0)
+        except _NotPlain:
+            pass
+        else:
+            return plain
     if not isinstance(value, Mapping):
         raise UsageError(parameter, f"must be a mapping, not {type(value).__name__}")
     copied: dict[str, Any] = json_value(value, parameter)
@@ -156,7 +168,7 @@ def _arguments(value: object) -> dict[str, Any] | None:
 
 
 def _meta(value: object) -> dict[str, Any] | None:
-    return _json_object("meta", value)
+    return None if value is None else _json_object("meta", value)
 
 
 def _prompt_arguments(value: object) -> dict[str, str] | None:
@@ -188,7 +200,8 @@ def _alias(attribute: attrs.Attribute[Any]) -> str:
 
 
 def _check_name(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    _text(_alias(attribute), value)
+    if type(value) is not str or not value or not value.isascii():
+        _text(_alias(attribute), value)
 
 
 def _check_optional_text(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -224,8 +237,12 @@ class Operation:
         """The tool or prompt name, or the resource uri, the operation is about; else None."""
         return None
 
-    async def perform(self, client: Client, ready: Ready) -> object:
-        """Send the operation on ``client``'s session and return the SDK's result."""
+    def perform(self, client: Client, ready: Ready) -> Awaitable[object]:
+        """Send the operation on ``client``'s session: an awaitable of the SDK's result.
+
+        Most operations return the SDK's own coroutine rather than awaiting it in a coroutine
+        of their own: that frame would be resumed again at every step of every call.
+        """
         raise NotImplementedError
 
     @classmethod
@@ -273,8 +290,8 @@ class ListTools(_Listing):
     name: ClassVar[str] = "list_tools"
     method: ClassVar[str] = "tools/list"
 
-    async def perform(self, client: Client, ready: Ready) -> object:
-        return await client.list_tools(cursor=self.cursor, cache_mode=self.cache_mode)
+    def perform(self, client: Client, ready: Ready) -> Awaitable[object]:
+        return client.list_tools(cursor=self.cursor, cache_mode=self.cache_mode)
 
 
 @attrs.frozen
@@ -284,8 +301,8 @@ class ListResources(_Listing):
     name: ClassVar[str] = "list_resources"
     method: ClassVar[str] = "resources/list"
 
-    async def perform(self, client: Client, ready: Ready) -> object:
-        return await client.list_resources(cursor=self.cursor, cache_mode=self.cache_mode)
+    def perform(self, client: Client, ready: Ready) -> Awaitable[object]:
+        return client.list_resources(cursor=self.cursor, cache_mode=self.cache_mode)
 
 
 @attrs.frozen
@@ -295,8 +312,8 @@ class ListResourceTemplates(_Listing):
     name: ClassVar[str] = "list_resource_templates"
     method: ClassVar[str] = "resources/templates/list"
 
-    async def perform(self, client: Client, ready: Ready) -> object:
-        return await client.list_resource_templates(cursor=self.cursor, cache_mode=self.cache_mode)
+    def perform(self, client: Client, ready: Ready) -> Awaitable[object]:
+        return client.list_resource_templates(cursor=self.cursor, cache_mode=self.cache_mode)
 
 
 @attrs.frozen
@@ -306,8 +323,8 @@ class ListPrompts(_Listing):
     name: ClassVar[str] = "list_prompts"
     method: ClassVar[str] = "prompts/list"
 
-    async def perform(self, client: Client, ready: Ready) -> object:
-        return await client.list_prompts(cursor=self.cursor, cache_mode=self.cache_mode)
+    def perform(self, client: Client, ready: Ready) -> Awaitable[object]:
+        return client.list_prompts(cursor=self.cursor, cache_mode=self.cache_mode)
 
 
 @attrs.frozen
@@ -336,8 +353,8 @@ class CallTool(Operation):
     def target(self) -> str:
         return self.tool
 
-    async def perform(self, client: Client, ready: Ready) -> object:
-        return await client.call_tool(
+    def perform(self, client: Client, ready: Ready) -> Awaitable[object]:
+        return client.call_tool(
             self.tool,
             dict(self.arguments) if self.arguments is not None else None,
             progress_callback=self.progress,
@@ -358,8 +375,8 @@ class ReadResource(Operation):
     def target(self) -> str:
         return self.uri
 
-    async def perform(self, client: Client, ready: Ready) -> object:
-        return await client.read_resource(self.uri)
+    def perform(self, client: Client, ready: Ready) -> Awaitable[object]:
+        return client.read_resource(self.uri)
 
 
 @attrs.frozen
@@ -379,9 +396,9 @@ class GetPrompt(Operation):
     def target(self) -> str:
         return self.prompt
 
-    async def perform(self, client: Client, ready: Ready) -> object:
+    def perform(self, client: Client, ready: Ready) -> Awaitable[object]:
         arguments = dict(self.arguments) if self.arguments is not None else None
-        return await client.get_prompt(self.prompt, arguments)
+        return client.get_prompt(self.prompt, arguments)
 
 
 Reference: TypeAlias = types.PromptReference | types.ResourceTemplateReference
@@ -430,9 +447,9 @@ class Complete(Operation):
     def target(self) -> str:
         return self.ref.name if isinstance(self.ref, types.PromptReference) else self.ref.uri
 
-    async def perform(self, client: Client, ready: Ready) -> object:
+    def perform(self, client: Client, ready: Ready) -> Awaitable[object]:
         context = dict(self.context_arguments) if self.context_arguments is not None else None
-        return await client.complete(self.ref, dict(self.argument), context)
+        return client.complete(self.ref, dict(self.argument), context)
 
 
 def _check_level(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -449,8 +466,8 @@ class SetLoggingLevel(Operation):
 
     level: types.LoggingLevel = attrs.field(validator=_check_level)
 
-    async def perform(self, client: Client, ready: Ready) -> object:
-        return await client.set_logging_level(self.level)
+    def perform(self, client: Client, ready: Ready) -> Awaitable[object]:
+        return client.set_logging_level(self.level)
 
 
 @attrs.frozen
@@ -466,8 +483,8 @@ class SubscribeResource(Operation):
     def target(self) -> str:
         return self.uri
 
-    async def perform(self, client: Client, ready: Ready) -> object:
-        return await client.subscribe_resource(self.uri)
+    def perform(self, client: Client, ready: Ready) -> Awaitable[object]:
+        return client.subscribe_resource(self.uri)
 
 
 @attrs.frozen
@@ -483,8 +500,8 @@ class UnsubscribeResource(Operation):
     def target(self) -> str:
         return self.uri
 
-    async def perform(self, client: Client, ready: Ready) -> object:
-        return await client.unsubscribe_resource(self.uri)
+    def perform(self, client: Client, ready: Ready) -> Awaitable[object]:
+        return client.unsubscribe_resource(self.uri)
 
 
 @attrs.frozen

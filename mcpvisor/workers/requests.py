@@ -62,7 +62,8 @@ class Mailbox(Generic[T]):
         if len(self._items) >= self._capacity:
             raise trio.WouldBlock
         self._items.append(item)
-        _wake_one(self._receivers)
+        if self._receivers:
+            _wake_one(self._receivers)
 
     async def send(self, item: T) -> None:
         """Queue ``item``, waiting for room while the mailbox is full."""
@@ -86,7 +87,8 @@ class Mailbox(Generic[T]):
         """The oldest item, or ``trio.WouldBlock`` (empty) or ``trio.EndOfChannel`` (closed)."""
         if self._items:
             item = self._items.pop(0)
-            _wake_one(self._senders)
+            if self._senders:
+                _wake_one(self._senders)
             return item
         if self._closed:
             raise trio.EndOfChannel
@@ -94,14 +96,12 @@ class Mailbox(Generic[T]):
 
     async def receive(self) -> T:
         """The oldest item, waiting for one while the mailbox is empty."""
-        await trio.lowlevel.checkpoint_if_cancelled()
-        try:
+        if self._items or self._closed:
+            await trio.lowlevel.checkpoint_if_cancelled()
             item = self.receive_nowait()
-        except trio.WouldBlock:
-            pass
-        else:
             await trio.lowlevel.cancel_shielded_checkpoint()
             return item
+        # Empty: parking is the checkpoint (a cancellation aborts it).
         while True:
             await trio.lowlevel.wait_task_rescheduled(_park(self._receivers))
             try:
@@ -118,10 +118,9 @@ class Mailbox(Generic[T]):
 
 
 def _wake_one(waiting: dict[trio.lowlevel.Task, None]) -> None:
-    if waiting:
-        task = next(iter(waiting))
-        del waiting[task]
-        trio.lowlevel.reschedule(task)
+    task = next(iter(waiting))
+    del waiting[task]
+    trio.lowlevel.reschedule(task)
 
 
 def _park(waiting: dict[trio.lowlevel.Task, None]) -> Callable[[object], trio.lowlevel.Abort]:
@@ -141,33 +140,39 @@ def _park(waiting: dict[trio.lowlevel.Task, None]) -> Callable[[object], trio.lo
 class Reply:
     """A one-shot slot for a request's outcome: created by the caller, filled by the worker.
 
-    The first ``set_result`` or ``set_error`` wins and later ones are ignored, so the worker
-    can fail every pending reply on a crash without racing the request that was just answering.
+    The first ``set_result`` or ``set_error`` wins and later ones are ignored, so
+    the worker can fail every pending reply on a crash without racing the request that was
+    just answering. One task waits on it, the caller; the worker wakes that task directly,
+    which costs a request less than a :class:`trio.Event` does.
     """
 
-    __slots__ = ("_done", "_error", "_value")
+    __slots__ = ("_error", "_value", "_waiter", "done")
 
     def __init__(self) -> None:
-        self._done = trio.Event()
+        self.done = False
+        """Whether a result or an error has been set (read-only)."""
         self._value: object = None
         self._error: BaseException | None = None
+        self._waiter: trio.lowlevel.Task | None = None
 
     def set_result(self, value: object) -> None:
         """Complete with ``value``, unless already done."""
-        if not self._done.is_set():
+        if not self.done:
             self._value = value
-            self._done.set()
+            self._complete()
 
     def set_error(self, error: BaseException) -> None:
         """Complete with ``error`` (raised by :meth:`wait`), unless already done."""
-        if not self._done.is_set():
+        if not self.done:
             self._error = error
-            self._done.set()
+            self._complete()
 
-    @property
-    def done(self) -> bool:
-        """Whether a result or an error has been set."""
-        return self._done.is_set()
+    def _complete(self) -> None:
+        self.done = True
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            trio.lowlevel.reschedule(waiter)
 
     @property
     def error(self) -> BaseException | None:
@@ -175,11 +180,24 @@ class Reply:
         return self._error
 
     async def wait(self) -> object:
-        """Wait for completion, then return the result or raise the error."""
-        await self._done.wait()
+        """Wait for completion, then return the result or raise the error.
+
+        A checkpoint either way. Only one task may wait at a time: ``RuntimeError`` otherwise.
+        """
+        if self.done:
+            await trio.lowlevel.checkpoint()
+        else:
+            if self._waiter is not None:
+                raise RuntimeError("another task already waits for this reply")
+            self._waiter = trio.lowlevel.current_task()
+            await trio.lowlevel.wait_task_rescheduled(self._abort)
         if self._error is not None:
             raise self._error
         return self._value
+
+    def _abort(self, _: object) -> trio.lowlevel.Abort:
+        self._waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
     def __repr__(self) -> str:
         state = "pending" if not self.done else ("error" if self._error is not None else "result")

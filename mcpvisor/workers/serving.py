@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextvars
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import trio
 from mcp import Client
@@ -43,19 +43,14 @@ STOPPED = "stopped by its owner"
 _HTTP_STAND_IN = "Server returned an error response"
 """The SDK's message for an HTTP error status with no JSON-RPC body."""
 
-_Tokens = Sequence[tuple[contextvars.ContextVar[Any], contextvars.Token[Any]]]
 
+class _Begun(NamedTuple):
+    """What :meth:`Serving._begin` set up for one call, for its end to undo."""
 
-def _apply(context: contextvars.Context | None) -> _Tokens:
-    """Set each of the caller's context variables in the current task; see :func:`_restore`."""
-    if context is None:
-        return ()
-    return [(var, var.set(value)) for var, value in context.items()]
-
-
-def _restore(tokens: _Tokens) -> None:
-    for var, token in reversed(tokens):
-        var.reset(token)
+    start: float
+    deadline: float
+    tokens: list[tuple[contextvars.ContextVar[Any], contextvars.Token[Any]]]
+    asking: contextvars.Token[list[int] | None]
 
 
 def link_verdict(link: Link, redact: Callable[[str], str]) -> WorkerExit:
@@ -81,6 +76,7 @@ class Serving:
         "link",
         "log",
         "name",
+        "now",
         "nursery",
         "redact",
         "reported",
@@ -109,6 +105,8 @@ class Serving:
         self.log = log
         self.link = link
         self.http = http
+        self.now = trio.lowlevel.current_clock().current_time
+        """Trio's clock, read without the two calls ``trio.current_time`` adds."""
         self.exit: WorkerExit | None = None
         self.inflight: dict[Envelope, list[int]] = {}
         """Envelopes being served, each with how many of the host's handlers answer for it now
@@ -279,55 +277,69 @@ class Serving:
                 return
             if self.idle == 0 and self.tasks < self.spec.max_concurrency:
                 self._add_serving_task(client, ready)
-            await self._serve_one(client, ready, envelope)
+            begun = self._begin(envelope)
+            if begun is None:
+                continue
+            # The call is awaited here, not in a coroutine of its own: each frame on the
+            # stack is resumed at every step the SDK's call takes.
+            reply, scope = envelope.reply, envelope.scope
+            try:
+                with scope:
+                    try:
+                        result = await envelope.operation.perform(client, ready)
+                    except MCPError as error:
+                        self._on_mcp_error(envelope, error)
+                    except Exception as error:
+                        if envelope not in self.deferred:
+                            reply.set_error(error)
+                    else:
+                        reply.set_result(result)
+                if scope.cancelled_caught and envelope not in self.deferred:
+                    self._cancelled(envelope, begun)
+            finally:
+                self._end(envelope, begun)
 
-    async def _serve_one(self, client: Client, ready: Ready, envelope: Envelope) -> None:
+    def _begin(self, envelope: Envelope) -> _Begun | None:
+        """Prepare to send ``envelope``, or None if it is not to be sent after all."""
         if envelope.reply.done:
-            return
+            return None
         scope = envelope.scope
-        if scope.cancel_called:
+        if scope.cancel_called:  # the caller gave up, or its deadline passed, while queued
             self._interrupt(envelope, "cancelled by the caller before it was sent", sent=False)
-            return
-        start = trio.current_time()
+            return None
+        start = self.now()
+        deadline = envelope.deadline
+        if deadline == math.inf:
+            deadline = start + self.spec.timeouts.request
         # The caller's deadline, when it set one, replaces the server's default bound; the
         # caller's own scope carries it, so a request costs one cancel scope.
-        deadline = (
-            envelope.deadline
-            if math.isfinite(envelope.deadline)
-            else start + self.spec.timeouts.request
-        )
         if deadline < scope.deadline:
             scope.deadline = deadline
         answering = self.inflight[envelope] = [0]
-        tokens = _apply(envelope.context)
-        asking = ANSWERING.set(answering)
-        try:
-            with scope:
-                try:
-                    result = await envelope.operation.perform(client, ready)
-                except MCPError as error:
-                    self._on_mcp_error(envelope, error)
-                except Exception as error:
-                    if envelope not in self.deferred:
-                        envelope.reply.set_error(error)
-                else:
-                    envelope.reply.set_result(result)
-            if scope.cancelled_caught and envelope not in self.deferred:
-                if trio.current_time() >= deadline:
-                    timeout = RequestTimeoutError(
-                        self.name, envelope.operation.name, deadline - start
-                    )
-                    envelope.reply.set_error(timeout)
-                else:
-                    self._interrupt(envelope, "cancelled by the caller")
-        finally:
-            ANSWERING.reset(asking)
-            _restore(tokens)
-            # Unanswered means the worker itself is ending: its cleanup answers the reply.
-            if envelope.reply.done or envelope in self.deferred:
-                self.inflight.pop(envelope, None)
-                if self.drained is not None and not self.inflight:
-                    self._drain_done()
+        tokens: list[tuple[contextvars.ContextVar[Any], contextvars.Token[Any]]] = []
+        if envelope.context is not None:
+            for var, value in envelope.context.items():
+                tokens.append((var, var.set(value)))
+        return _Begun(start, deadline, tokens, ANSWERING.set(answering))
+
+    def _cancelled(self, envelope: Envelope, begun: _Begun) -> None:
+        if self.now() >= begun.deadline:
+            timeout = RequestTimeoutError(
+                self.name, envelope.operation.name, begun.deadline - begun.start
+            )
+            envelope.reply.set_error(timeout)
+        else:
+            self._interrupt(envelope, "cancelled by the caller")
+
+    def _end(self, envelope: Envelope, begun: _Begun) -> None:
+        ANSWERING.reset(begun.asking)
+        for var, token in reversed(begun.tokens):
+            var.reset(token)
+        # Unanswered means the worker itself is ending: its cleanup answers the reply.
+        if envelope.reply.done or envelope in self.deferred:
+            self.inflight.pop(envelope, None)
+            if self.drained is not None and not self.inflight:
+                self._drain_done()
 
     def _on_mcp_error(self, envelope: Envelope, error: MCPError) -> None:
         if self.http is not None and is_session_gone(error):
