@@ -74,6 +74,7 @@ from mcpvisor.supervisor.lifecycle import (
     TimerFired,
     Wake,
 )
+from mcpvisor.supervisor.overdue import DeadlineWatch
 from mcpvisor.supervisor.reconfigure import (
     ReconfigureReport,
     core_input,
@@ -273,6 +274,9 @@ class Supervisor:
         self._bus = EventBus(on_lost=self._hooks.events_lost or None)
         self._nursery: trio.Nursery | None = None
         self._context: contextvars.Context | None = None
+        self._now: Callable[[], float] = trio.current_time
+        """Trio's clock; once running, read without the two calls ``trio.current_time`` adds."""
+        self._deadlines = DeadlineWatch()
         self._escalation: RequiredServerError | None = None
         self._closing = False
         self._stop_requested = trio.Event()
@@ -298,10 +302,12 @@ class Supervisor:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self._context = contextvars.copy_context()
+                self._now = trio.lowlevel.current_clock().current_time
                 for spec in self.spec.servers:
                     self._slots[spec.name] = _Slot(spec.name, spec, transport_of(spec))
                     self._order.append(spec.name)
                 members = [Member.from_spec(s) for s in self.spec.servers]
+                self._spawn(self._deadlines.run, self._expire_overdue)
                 self._apply(Lifecycle.initial(members, self.spec.groups, trio.current_time()))
                 await self._wait_for_startup()
                 if self._escalation is None:
@@ -763,7 +769,7 @@ class Supervisor:
                 method=(operation.method if operation is not None else kind.method if kind else ""),
                 target=operation.target if operation is not None else None,
                 transport=slot.transport if slot is not None else "",
-                started=trio.current_time(),
+                started=self._now(),
             )
             self._hooks.request_started(call)
         error: BaseException | None = None
@@ -789,7 +795,7 @@ class Supervisor:
             if call is not None:
                 call.error = error
                 call.outcome = _outcome(error)
-                call.duration = trio.current_time() - call.started
+                call.duration = self._now() - call.started
                 self._hooks.request_finished(call)
 
     async def _deliver(
@@ -800,18 +806,17 @@ class Supervisor:
         limit: float,
         call: RequestCall | None,
     ) -> object:
-        deadline = trio.current_time() + limit
+        deadline = self._now() + limit
         retried = False
         send = self._ready_send(name, slot)
-        if (
-            send is not None
-            and slot.transport != "inprocess"
-            and len(slot.outstanding) < slot.spec.max_concurrency
-        ):
+        if send is not None and len(slot.outstanding) < slot.spec.max_concurrency:
             # The common case costs one cancel scope: a serving task is free to take the
             # envelope at once, and the envelope's own scope, which it enters, carries the
             # deadline. A subprocess or remote call is a wait on a stream, which ends the
-            # moment that scope is cancelled.
+            # moment that scope is cancelled; an in-process tool may not (a sync one runs in
+            # a thread), so the deadline watch fails the reply at the deadline.
+            if slot.transport == "inprocess":
+                self._deadlines.watch(deadline)
             try:
                 return await self._send(name, slot, send, operation, deadline, call)
             except RequestTimeoutError:
@@ -823,13 +828,14 @@ class Supervisor:
                     raise ServerUnavailableError(name, None, "the server was removed") from error
                 retried = error.sent
         # Otherwise the caller holds the deadline itself: it may wait for a starting server
-        # or a free serving task, and an in-process tool (a sync one runs in a thread) may
-        # not end when its scope is cancelled.
+        # or a free serving task.
         with trio.CancelScope(deadline=deadline) as bound:
             while True:
                 try:
                     send = await self._acquire(name, slot, call)
                     return await self._send(name, slot, send, operation, deadline, call)
+                except RequestTimeoutError:
+                    raise RequestTimeoutError(name, operation.name, limit) from None
                 except RequestInterruptedError as error:
                     # A request that never reached the server waits for the next session,
                     # whatever it is; one that did is retried only if it is retry-safe.
@@ -843,6 +849,27 @@ class Supervisor:
         assert bound.cancelled_caught
         raise RequestTimeoutError(name, operation.name, limit)
 
+    def _expire_overdue(self) -> float:
+        """Fail in-process calls past their deadline; the earliest deadline still pending.
+
+        Their serving tasks go on until the call ends (a sync tool's thread cannot be
+        stopped) and their late answers are dropped.
+        """
+        now = self._now()
+        upcoming = math.inf
+        for slot in self._slots.values():
+            if slot.transport != "inprocess":
+                continue
+            for envelope in list(slot.outstanding):
+                if envelope.deadline <= now:
+                    # The caller's own limit replaces this timeout (see _deliver).
+                    error = RequestTimeoutError(slot.name, envelope.operation.name, 0.0)
+                    envelope.reply.set_error(error)
+                    envelope.scope.cancel()
+                elif envelope.deadline < upcoming:
+                    upcoming = envelope.deadline
+        return upcoming
+
     def _configured(self) -> list[str]:
         """The names an unknown server's error may suggest: never an isolated session's."""
         return [n for n in self._order if self._slots[n].isolated_of is None]
@@ -850,9 +877,10 @@ class Supervisor:
     def _ready_send(self, name: str, slot: _Slot) -> Mailbox[Envelope] | None:
         """The worker's channel if a request can be handed to it now, without waiting."""
         send = slot.send
-        if send is None or self._closing or slot.removed:
+        life = self._life
+        if send is None or life is None or self._closing or slot.removed:
             return None
-        if self._lifecycle.record(name).state is not ServerState.ACTIVE:
+        if life.record(name).state is not ServerState.ACTIVE:
             return None
         return send
 
@@ -925,7 +953,7 @@ class Supervisor:
             raise
         finally:
             slot.outstanding.pop(envelope, None)
-            slot.last_used = trio.current_time()
+            slot.last_used = self._now()
 
     def control(self, command: Control, server: str) -> None:
         """See :meth:`RuntimeInterface.control`."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import trio
 import trio.testing
+from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 
 import mcpvisor as mv
@@ -160,6 +163,41 @@ async def test_a_request_gives_up_at_its_timeout_while_waiting(autojump_clock: o
             await client.call_tool("alpha", "add", {"a": 1, "b": 2}, timeout=2)
         assert info.value.server == "alpha" and info.value.timeout == 2
         assert a.calls == 0
+
+
+async def test_a_sync_tool_stuck_in_its_thread_still_times_out_at_the_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The SDK runs a sync tool in a thread that no cancellation stops: the caller must be
+    # told at its deadline all the same, and the server must go on serving.
+    release = threading.Event()
+    server = MCPServer("stuck")
+
+    @server.tool()
+    def stuck() -> str:
+        release.wait(30)
+        return "late"
+
+    @server.tool()
+    async def add(a: int, b: int) -> int:
+        return a + b
+
+    spec = mv.SupervisorSpec(servers=[mv.InProcessSpec(name="stuck", server=server)])
+    try:
+        async with mv.open_supervisor(spec) as client:
+            # An answered call leaves an earlier deadline behind, which the watch must renew.
+            await client.call_tool("stuck", "add", {"a": 1, "b": 1}, timeout=1)
+            start = trio.current_time()
+            with pytest.raises(mv.RequestTimeoutError) as info:
+                await client.call_tool("stuck", "stuck", {}, timeout=5)
+            assert trio.current_time() - start == pytest.approx(5)
+            assert info.value.server == "stuck" and info.value.timeout == 5
+            assert client.status().servers["stuck"].state is mv.ServerState.ACTIVE
+            release.set()
+            result = await client.call_tool("stuck", "add", {"a": 1, "b": 2})
+            assert result.structured_content == {"result": 3}
+    finally:
+        release.set()
 
 
 async def test_a_cancelled_caller_cancels_the_server_side_call() -> None:
