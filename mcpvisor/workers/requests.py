@@ -159,20 +159,21 @@ class Reply:
         """Complete with ``value``, unless already done."""
         if not self.done:
             self._value = value
-            self._complete()
+            self.done = True
+            waiter = self._waiter
+            if waiter is not None:
+                self._waiter = None
+                trio.lowlevel.reschedule(waiter)
 
     def set_error(self, error: BaseException) -> None:
         """Complete with ``error`` (raised by :meth:`wait`), unless already done."""
         if not self.done:
             self._error = error
-            self._complete()
-
-    def _complete(self) -> None:
-        self.done = True
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            trio.lowlevel.reschedule(waiter)
+            self.done = True
+            waiter = self._waiter
+            if waiter is not None:
+                self._waiter = None
+                trio.lowlevel.reschedule(waiter)
 
     @property
     def error(self) -> BaseException | None:

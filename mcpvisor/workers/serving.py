@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextvars
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, TypeAlias
 
 import trio
 from mcp import Client
@@ -44,13 +44,14 @@ _HTTP_STAND_IN = "Server returned an error response"
 """The SDK's message for an HTTP error status with no JSON-RPC body."""
 
 
-class _Begun(NamedTuple):
-    """What :meth:`Serving._begin` set up for one call, for its end to undo."""
-
-    start: float
-    deadline: float
-    tokens: list[tuple[contextvars.ContextVar[Any], contextvars.Token[Any]]]
-    asking: contextvars.Token[list[int] | None]
+_Begun: TypeAlias = tuple[
+    float,
+    float,
+    list[tuple[contextvars.ContextVar[Any], contextvars.Token[Any]]],
+    contextvars.Token[list[int] | None],
+]
+"""What :meth:`Serving._begin` set up for one call (its start, its deadline, the caller's
+context variables set and the handler-answering token), for its end to undo."""
 
 
 def link_verdict(link: Link, redact: Callable[[str], str]) -> WorkerExit:
@@ -320,20 +321,21 @@ class Serving:
         if envelope.context is not None:
             for var, value in envelope.context.items():
                 tokens.append((var, var.set(value)))
-        return _Begun(start, deadline, tokens, ANSWERING.set(answering))
+        # A plain tuple: a named one costs a call to build.
+        return (start, deadline, tokens, ANSWERING.set(answering))
 
     def _cancelled(self, envelope: Envelope, begun: _Begun) -> None:
-        if self.now() >= begun.deadline:
-            timeout = RequestTimeoutError(
-                self.name, envelope.operation.name, begun.deadline - begun.start
-            )
+        start, deadline, _, _ = begun
+        if self.now() >= deadline:
+            timeout = RequestTimeoutError(self.name, envelope.operation.name, deadline - start)
             envelope.reply.set_error(timeout)
         else:
             self._interrupt(envelope, "cancelled by the caller")
 
     def _end(self, envelope: Envelope, begun: _Begun) -> None:
-        ANSWERING.reset(begun.asking)
-        for var, token in reversed(begun.tokens):
+        _, _, tokens, asking = begun
+        ANSWERING.reset(asking)
+        for var, token in reversed(tokens):
             var.reset(token)
         # Unanswered means the worker itself is ending: its cleanup answers the reply.
         if envelope.reply.done or envelope in self.deferred:
