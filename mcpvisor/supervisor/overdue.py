@@ -1,11 +1,11 @@
 """Waking callers at their deadline when the call itself may not end there.
 
 A call to a subprocess or a remote server waits on a stream, which ends the moment the
-envelope's cancel scope passes its deadline. An in-process tool may not: the SDK runs a sync
-tool in a thread that a cancellation cannot stop, and its caller would wait for the thread.
-Rather than have every such caller hold a second cancel scope (a quarter of the handle's own
-cost per call), one task per supervisor sleeps until the earliest deadline it was told of and
-then fails whatever is overdue.
+envelope's cancel scope passes its deadline. Two kinds of call may not: an envelope still
+queued behind busy serving tasks (its scope is not entered yet), and an in-process tool (the
+SDK runs a sync tool in a thread that a cancellation cannot stop). Rather than have every such
+caller hold a second cancel scope (a quarter of the handle's own cost per call), one task per
+supervisor sleeps until the earliest deadline it was told of and then fails what is overdue.
 """
 
 from __future__ import annotations

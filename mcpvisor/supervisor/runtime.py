@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import math
 import random
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -183,8 +184,10 @@ class _Slot:
     catalog: Catalog = EMPTY_CATALOG
     first_attempt_done: bool = False
     removed: bool = False
-    outstanding: dict[Envelope, None] = attrs.Factory(dict)
-    """An ordered set (an idle slot's empty dict costs a third of an empty set)."""
+    outstanding: dict[Envelope, bool] = attrs.Factory(dict)
+    """Each envelope, with whether the deadline watch answers for it at its deadline (its
+    caller holds no scope of its own, and the call may not end at the envelope's: it may wait
+    in the queue, or run an in-process tool)."""
     last_used: float = -math.inf
     pid: int | None = None
 
@@ -502,8 +505,10 @@ class Supervisor:
         slot = self._slots[name]
         self._stop_worker(slot, "the server is restarting")
         slot.generation += 1
-        capacity = max(1, slot.spec.max_concurrency)
-        mailbox = Mailbox[Envelope](capacity)
+        # Unbounded: each queued envelope has a caller waiting on it, so the callers bound the
+        # queue, and one that finds every serving task busy still hands its envelope over at
+        # once (the deadline watch keeps its deadline) rather than wait for room.
+        mailbox = Mailbox[Envelope](sys.maxsize)
         slot.send = slot.queue = mailbox
         slot.scope = trio.CancelScope()
         slot.worker_done = trio.Event()
@@ -809,16 +814,20 @@ class Supervisor:
         deadline = self._now() + limit
         retried = False
         send = self._ready_send(name, slot)
-        if send is not None and len(slot.outstanding) < slot.spec.max_concurrency:
-            # The common case costs one cancel scope: a serving task is free to take the
-            # envelope at once, and the envelope's own scope, which it enters, carries the
-            # deadline. A subprocess or remote call is a wait on a stream, which ends the
-            # moment that scope is cancelled; an in-process tool may not (a sync one runs in
-            # a thread), so the deadline watch fails the reply at the deadline.
-            if slot.transport == "inprocess":
+        if send is not None:
+            # The common case costs one cancel scope: the envelope goes on the channel at once,
+            # and its own scope, which the serving task enters, carries the deadline. A
+            # subprocess or remote call is a wait on a stream, which ends the moment that
+            # scope is cancelled. An envelope that may wait in the queue (every serving task
+            # busy), or an in-process tool (a sync one runs in a thread), may not end there:
+            # the deadline watch fails those replies at the deadline.
+            watched = (
+                len(slot.outstanding) >= slot.spec.max_concurrency or slot.transport == "inprocess"
+            )
+            if watched:
                 self._deadlines.watch(deadline)
             try:
-                return await self._send(name, slot, send, operation, deadline, call)
+                return await self._send(name, slot, send, operation, deadline, call, watched)
             except RequestTimeoutError:
                 raise RequestTimeoutError(name, operation.name, limit) from None
             except RequestInterruptedError as error:
@@ -827,13 +836,12 @@ class Supervisor:
                 if slot.removed:
                     raise ServerUnavailableError(name, None, "the server was removed") from error
                 retried = error.sent
-        # Otherwise the caller holds the deadline itself: it may wait for a starting server
-        # or a free serving task.
+        # Otherwise the caller holds the deadline itself while it waits for a starting server.
         with trio.CancelScope(deadline=deadline) as bound:
             while True:
                 try:
                     send = await self._acquire(name, slot, call)
-                    return await self._send(name, slot, send, operation, deadline, call)
+                    return await self._send(name, slot, send, operation, deadline, call, False)
                 except RequestTimeoutError:
                     raise RequestTimeoutError(name, operation.name, limit) from None
                 except RequestInterruptedError as error:
@@ -850,17 +858,17 @@ class Supervisor:
         raise RequestTimeoutError(name, operation.name, limit)
 
     def _expire_overdue(self) -> float:
-        """Fail in-process calls past their deadline; the earliest deadline still pending.
+        """Fail the watched calls past their deadline; the earliest watched deadline left.
 
-        Their serving tasks go on until the call ends (a sync tool's thread cannot be
-        stopped) and their late answers are dropped.
+        A queued envelope is then never sent; an in-process call's serving task goes on until
+        the call ends (a sync tool's thread cannot be stopped) and its late answer is dropped.
         """
         now = self._now()
         upcoming = math.inf
         for slot in self._slots.values():
-            if slot.transport != "inprocess":
-                continue
-            for envelope in list(slot.outstanding):
+            for envelope, watched in list(slot.outstanding.items()):
+                if not watched:
+                    continue
                 if envelope.deadline <= now:
                     # The caller's own limit replaces this timeout (see _deliver).
                     error = RequestTimeoutError(slot.name, envelope.operation.name, 0.0)
@@ -915,6 +923,7 @@ class Supervisor:
         operation: Operation,
         deadline: float,
         call: RequestCall | None,
+        watched: bool,
     ) -> object:
         envelope = Envelope(
             operation,
@@ -930,7 +939,7 @@ class Supervisor:
             self._hooks.request_attempt(call)
         # Outstanding, the envelope keeps an idle watch from stopping the server under it;
         # last_used is stamped when it is answered.
-        slot.outstanding[envelope] = None
+        slot.outstanding[envelope] = watched
         try:
             try:
                 # The reply wait below is the checkpoint; a free buffer slot needs no yield.
