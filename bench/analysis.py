@@ -55,6 +55,16 @@ exactly one channel round trip of scheduling more than the raw client (6 vs 4 pa
 server keeps the caller's deadline scope, since a sync tool in a thread cannot be cancelled).
 The "minimal actor" row is the floor of any hop inside a real call: in this run's notes, its
 cost over raw in round trips; the bare round trip runs with warm caches and is no floor.
+**Session 7 (2026-12-03).** The handle's extra work per call cut from ~205 to ~133 Python
+calls (817 to 745; raw makes 612) and from two extra cancel scopes to one: an in-process call
+takes the one-scope path and a deadline watch (one task per supervisor) answers for a sync
+tool's thread; a `Reply` wakes its caller without a `trio.Event`; operations hand back the
+SDK's coroutine and the serving task awaits it itself (every frame on that stack is resumed
+at each of the call's steps). Timed in alternation with the previous commit in the same
+machine state (two runs each): (handle - raw) / round trip 7.38 and 8.39 before, 4.69 and
+4.12 after; handle / raw 1.22 before, 1.10-1.15 after. What is left is the hop itself (the
+bare round trip is ~76 Python calls and two scheduler passes) plus ~60 calls of envelope,
+validation, context and bookkeeping.
 """,
     2: """
 **Why (cProfile, 3000 sequential calls each side).** The same three extra scheduler passes per
@@ -91,6 +101,10 @@ than 2026-07-28 (client-side work is the same in both: 709-713 Python calls, 8 p
   tool in place of the bench's sync one (so no worker thread), handle / raw was 0.70-0.80
   for bursts of 1 to 1000 calls: the extra 66-140 us per call is there one call at a time
   too. Reaching 0.85 of a bare session would need the hop's work cut to about half.
+- **Session 7.** A third of each burst's calls found the worker's channel full (it was
+  bounded at `max_concurrency`) and each held a cancel scope of its own while it waited for
+  room. The channel is now unbounded and the deadline watch keeps those calls' deadlines:
+  in-process, with the collector off, 1,048 to 999 Python calls per call (raw 858).
 """,
     5: """
 **Why.** With bench/raw_server.py a cold start is only ~20 ms, so the goal leaves ~1 ms for
