@@ -55,8 +55,8 @@ exactly one channel round trip of scheduling more than the raw client (6 vs 4 pa
 server keeps the caller's deadline scope, since a sync tool in a thread cannot be cancelled).
 The "minimal actor" row is the floor of any hop inside a real call: in this run's notes, its
 cost over raw in round trips; the bare round trip runs with warm caches and is no floor.
-**Session 7 (2026-12-03).** The handle's extra work per call cut from ~205 to ~133 Python
-calls (817 to 745; raw makes 612) and from two extra cancel scopes to one: an in-process call
+**Session 7 (2026-12-03).** The handle's extra work per call cut from ~205 to ~135 Python
+calls (817 to 747; raw makes 612) and from two extra cancel scopes to one: an in-process call
 takes the one-scope path and a deadline watch (one task per supervisor) answers for a sync
 tool's thread; a `Reply` wakes its caller without a `trio.Event`; operations hand back the
 SDK's coroutine and the serving task awaits it itself (every frame on that stack is resumed

@@ -942,11 +942,8 @@ class Supervisor:
         slot.outstanding[envelope] = watched
         try:
             try:
-                # The reply wait below is the checkpoint; a free buffer slot needs no yield.
-                try:
-                    send.send_nowait(envelope)
-                except trio.WouldBlock:
-                    await send.send(envelope)
+                # The channel is unbounded; the reply wait below is the checkpoint.
+                send.send_nowait(envelope)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 raise RequestInterruptedError(
                     name, operation.name, "the server went away", sent=False

@@ -143,14 +143,7 @@ class _Copier:
 def _json_object(parameter: str, value: object) -> dict[str, Any] | None:
     if value is None:
         return None
-    if type(value) is dict:
-        try:
-            plain: dict[str, Any] = _plain_copy(value, 0)
-        except _NotPlain:
-            pass
-        else:
-            return plain
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise UsageError(parameter, f"must be a mapping, not {type(value).__name__}")
     copied: dict[str, Any] = json_value(value, parameter)
     return copied

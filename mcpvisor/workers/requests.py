@@ -140,10 +140,10 @@ def _park(waiting: dict[trio.lowlevel.Task, None]) -> Callable[[object], trio.lo
 class Reply:
     """A one-shot slot for a request's outcome: created by the caller, filled by the worker.
 
-    The first ``set_result`` or ``set_error`` wins and later ones are ignored, so
-    the worker can fail every pending reply on a crash without racing the request that was
-    just answering. One task waits on it, the caller; the worker wakes that task directly,
-    which costs a request less than a :class:`trio.Event` does.
+    The first ``set_result`` or ``set_error`` wins and later ones are ignored, so the worker
+    can fail every pending reply on a crash without racing the request that was just answering.
+    One task waits on it, the caller; the worker wakes that task directly, which costs a
+    request less than a :class:`trio.Event` does.
     """
 
     __slots__ = ("_error", "_value", "_waiter", "done")
@@ -159,21 +159,20 @@ class Reply:
         """Complete with ``value``, unless already done."""
         if not self.done:
             self._value = value
-            self.done = True
-            waiter = self._waiter
-            if waiter is not None:
-                self._waiter = None
-                trio.lowlevel.reschedule(waiter)
+            self._complete()
 
     def set_error(self, error: BaseException) -> None:
         """Complete with ``error`` (raised by :meth:`wait`), unless already done."""
         if not self.done:
             self._error = error
-            self.done = True
-            waiter = self._waiter
-            if waiter is not None:
-                self._waiter = None
-                trio.lowlevel.reschedule(waiter)
+            self._complete()
+
+    def _complete(self) -> None:
+        self.done = True
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            trio.lowlevel.reschedule(waiter)
 
     @property
     def error(self) -> BaseException | None:
