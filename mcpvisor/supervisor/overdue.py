@@ -1,11 +1,11 @@
-"""Waking callers at their deadline when the call itself may not end there.
+"""Every request's deadline, kept by one task rather than a cancel scope per request.
 
-A call to a subprocess or a remote server waits on a stream, which ends the moment the
-envelope's cancel scope passes its deadline. Two kinds of call may not: an envelope still
-queued behind busy serving tasks (its scope is not entered yet), and an in-process tool (the
-SDK runs a sync tool in a thread that a cancellation cannot stop). Rather than have every such
-caller hold a second cancel scope (a quarter of the handle's own cost per call), one task per
-supervisor sleeps until the earliest deadline it was told of and then fails what is overdue.
+A cancel scope's entry and exit cost a request about a third of what the handle adds to a
+call, and most calls end long before their deadline. So one task per supervisor sleeps until
+the earliest deadline it was told of, then fails what is overdue and cancels it (see
+:meth:`~mcpvisor.workers.requests.Envelope.cancel`): a queued envelope is never sent, a call in
+flight is cancelled at the server, and an in-process sync tool, whose thread a cancellation
+cannot stop, has its late answer dropped.
 """
 
 from __future__ import annotations

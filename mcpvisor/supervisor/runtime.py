@@ -184,10 +184,8 @@ class _Slot:
     catalog: Catalog = EMPTY_CATALOG
     first_attempt_done: bool = False
     removed: bool = False
-    outstanding: dict[Envelope, bool] = attrs.Factory(dict)
-    """Each envelope, with whether the deadline watch answers for it at its deadline (its
-    caller holds no scope of its own, and the call may not end at the envelope's: it may wait
-    in the queue, or run an in-process tool)."""
+    outstanding: dict[Envelope, None] = attrs.Factory(dict)
+    """The envelopes, in a dict: an idle slot's empty one costs a third of a set's."""
     last_used: float = -math.inf
     pid: int | None = None
 
@@ -561,7 +559,7 @@ class Supervisor:
             op = envelope.operation.name
             error = RequestInterruptedError(slot.name, op, cause, sent=True)
             envelope.reply.set_error(error)
-            envelope.scope.cancel()
+            envelope.cancel()
         slot.outstanding.clear()
 
     async def _worker_task(
@@ -815,19 +813,10 @@ class Supervisor:
         retried = False
         send = self._ready_send(name, slot)
         if send is not None:
-            # The common case costs one cancel scope: the envelope goes on the channel at once,
-            # and its own scope, which the serving task enters, carries the deadline. A
-            # subprocess or remote call is a wait on a stream, which ends the moment that
-            # scope is cancelled. An envelope that may wait in the queue (every serving task
-            # busy), or an in-process tool (a sync one runs in a thread), may not end there:
-            # the deadline watch fails those replies at the deadline.
-            watched = (
-                len(slot.outstanding) >= slot.spec.max_concurrency or slot.transport == "inprocess"
-            )
-            if watched:
-                self._deadlines.watch(deadline)
+            # The common case costs no cancel scope: the envelope goes on the channel at once,
+            # and the deadline watch fails its reply and cancels the call at its deadline.
             try:
-                return await self._send(name, slot, send, operation, deadline, call, watched)
+                return await self._send(name, slot, send, operation, deadline, call)
             except RequestTimeoutError:
                 raise RequestTimeoutError(name, operation.name, limit) from None
             except RequestInterruptedError as error:
@@ -841,7 +830,7 @@ class Supervisor:
             while True:
                 try:
                     send = await self._acquire(name, slot, call)
-                    return await self._send(name, slot, send, operation, deadline, call, False)
+                    return await self._send(name, slot, send, operation, deadline, call)
                 except RequestTimeoutError:
                     raise RequestTimeoutError(name, operation.name, limit) from None
                 except RequestInterruptedError as error:
@@ -858,22 +847,21 @@ class Supervisor:
         raise RequestTimeoutError(name, operation.name, limit)
 
     def _expire_overdue(self) -> float:
-        """Fail the watched calls past their deadline; the earliest watched deadline left.
+        """Fail the calls past their deadline and cancel them; the earliest deadline left.
 
-        A queued envelope is then never sent; an in-process call's serving task goes on until
-        the call ends (a sync tool's thread cannot be stopped) and its late answer is dropped.
+        A queued envelope is then never sent, and a call in flight is cancelled (the server
+        hears ``notifications/cancelled``). An in-process sync tool's thread cannot be stopped:
+        its serving task goes on until the tool returns, and the late answer is dropped.
         """
         now = self._now()
         upcoming = math.inf
         for slot in self._slots.values():
-            for envelope, watched in list(slot.outstanding.items()):
-                if not watched:
-                    continue
+            for envelope in list(slot.outstanding):
                 if envelope.deadline <= now:
                     # The caller's own limit replaces this timeout (see _deliver).
                     error = RequestTimeoutError(slot.name, envelope.operation.name, 0.0)
                     envelope.reply.set_error(error)
-                    envelope.scope.cancel()
+                    envelope.cancel()
                 elif envelope.deadline < upcoming:
                     upcoming = envelope.deadline
         return upcoming
@@ -923,15 +911,8 @@ class Supervisor:
         operation: Operation,
         deadline: float,
         call: RequestCall | None,
-        watched: bool,
     ) -> object:
-        envelope = Envelope(
-            operation,
-            Reply(),
-            trio.CancelScope(deadline=deadline),
-            deadline,
-            contextvars.copy_context(),
-        )
+        envelope = Envelope(operation, Reply(), deadline, contextvars.copy_context())
         if call is not None:
             call.attempt += 1
             if slot.ready is not None:
@@ -939,7 +920,8 @@ class Supervisor:
             self._hooks.request_attempt(call)
         # Outstanding, the envelope keeps an idle watch from stopping the server under it;
         # last_used is stamped when it is answered.
-        slot.outstanding[envelope] = watched
+        slot.outstanding[envelope] = None
+        self._deadlines.watch(deadline)
         try:
             try:
                 # The channel is unbounded; the reply wait below is the checkpoint.
@@ -950,7 +932,7 @@ class Supervisor:
                 ) from None
             return await envelope.reply.wait()
         except trio.Cancelled:
-            envelope.scope.cancel()
+            envelope.cancel()
             raise
         except RequestInterruptedError as error:
             if call is not None and not error.sent:

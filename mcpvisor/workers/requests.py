@@ -208,12 +208,15 @@ class Reply:
 class Envelope:
     """An operation on its way to a worker, with where to put the answer and how to call it off.
 
-    ``scope`` is an unentered :class:`trio.CancelScope`; the worker performs the call inside
-    it. A caller that gives up (its own cancel scope, a deadline) calls ``scope.cancel()``:
-    the SDK call is cancelled and the server receives ``notifications/cancelled``. The worker
-    bounds the call by ``deadline`` (trio's clock) when the caller set one, else by
-    ``now + timeouts.request``, and fails the reply with :class:`RequestTimeoutError` when it
-    passes.
+    A caller that gives up (its own cancel scope, a deadline) calls :meth:`cancel`: a queued
+    envelope is then never sent, and a call in flight is cancelled, so the server receives
+    ``notifications/cancelled``.
+
+    ``deadline`` (trio's clock) is when the call's time is up, and whoever sets one keeps it:
+    at that moment it fails the reply with :class:`~mcpvisor.RequestTimeoutError` and calls
+    :meth:`cancel`. The supervisor's deadline watch does so for every request, so that no
+    request costs a cancel scope of its own. An envelope without one is bounded by the worker
+    itself, by ``timeouts.request``.
 
     ``context`` is the caller's :func:`contextvars.copy_context`: the worker sets each of its
     variables in the serving task for the call and resets them after, so the SDK's
@@ -225,6 +228,15 @@ class Envelope:
 
     operation: Operation
     reply: Reply = attrs.field(factory=Reply)
-    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     deadline: float = math.inf
     context: contextvars.Context | None = None
+    cancelled: bool = attrs.field(default=False, init=False)
+    """Whether :meth:`cancel` was called (read-only)."""
+    serving: trio.CancelScope | None = attrs.field(default=None, init=False, repr=False)
+    """The cancel scope the call runs in while a serving task performs it (the worker's)."""
+
+    def cancel(self) -> None:
+        """Call the request off: skip it if still queued, cancel the call if in flight."""
+        self.cancelled = True
+        if self.serving is not None:
+            self.serving.cancel()

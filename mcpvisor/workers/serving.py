@@ -1,7 +1,8 @@
 """Serving one ready session: long-lived serving tasks, one verdict, nothing left pending.
 
 Serving tasks pull envelopes from the worker's channel and perform each operation under the
-caller's context variables and one cancel scope. The first verdict that the session is over
+caller's context variables, in a cancel scope each task reuses until a call is cancelled in
+it. The first verdict that the session is over
 (the link lost, the HTTP session gone, probes failed, the channel closed) wins: the owner hears
 of a loss at once through ``on_lost``, queued envelopes fail as unsent, and calls in flight fail
 too, except that a lost link first lets them collect answers the transport already read, and
@@ -165,7 +166,7 @@ class Serving:
             for envelope, answering in self.inflight.items():
                 if answering[0]:
                     self.deferred.append(envelope)
-                    envelope.scope.cancel()
+                    envelope.cancel()
         if drain and self.inflight:
             self.drained = trio.Event()
         self.ended.set()
@@ -254,38 +255,42 @@ class Serving:
 
         Tasks are added only when every existing one is busy, up to ``max_concurrency``, and
         live as long as the session: no task is spawned per request, and an idle worker
-        holds one.
+        holds one. One cancel scope serves call after call; only a call that was cancelled
+        in it (see :meth:`Envelope.cancel`) costs the task a new one.
         """
         requests = self.requests
         while self.exit is None:
-            self.idle += 1
-            try:
-                # A queued envelope is taken without yielding; only an empty queue blocks.
-                # Blocking inside the except clause keeps the WouldBlock alive while the
-                # worker idles (~0.5 KiB), yet blocking after the clause measured 0.77-0.82 of
-                # raw stdio throughput in bench 3 against 1.19-1.44 this way (two runs each).
-                try:
-                    envelope = requests.receive_nowait()
-                except trio.WouldBlock:
-                    envelope = await requests.receive()
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                self._finish(WorkerExit("stopped", STOPPED))
-                return
-            finally:
-                self.idle -= 1
-            if self.exit is not None:
-                self._interrupt(envelope, self.exit.cause, sent=False)
-                return
-            if self.idle == 0 and self.tasks < self.spec.max_concurrency:
-                self._add_serving_task(client, ready)
-            begun = self._begin(envelope)
-            if begun is None:
-                continue
-            # The call is awaited here, not in a coroutine of its own: each frame on the
-            # stack is resumed at every step the SDK's call takes.
-            reply, scope = envelope.reply, envelope.scope
-            try:
-                with scope:
+            with trio.CancelScope() as scope:
+                spent = False
+                # A scope cancelled as its call ended must not cancel the next call.
+                while self.exit is None and not spent:
+                    self.idle += 1
+                    try:
+                        # A queued envelope is taken without yielding; only an empty queue
+                        # blocks. Blocking inside the except clause keeps the WouldBlock
+                        # alive while the worker idles (~0.5 KiB), yet blocking after the
+                        # clause measured 0.77-0.82 of raw stdio throughput in bench 3
+                        # against 1.19-1.44 this way (two runs each).
+                        try:
+                            envelope = requests.receive_nowait()
+                        except trio.WouldBlock:
+                            envelope = await requests.receive()
+                    except (trio.EndOfChannel, trio.ClosedResourceError):
+                        self._finish(WorkerExit("stopped", STOPPED))
+                        return
+                    finally:
+                        self.idle -= 1
+                    if self.exit is not None:
+                        self._interrupt(envelope, self.exit.cause, sent=False)
+                        return
+                    if self.idle == 0 and self.tasks < self.spec.max_concurrency:
+                        self._add_serving_task(client, ready)
+                    begun = self._begin(envelope, scope)
+                    if begun is None:
+                        continue
+                    # The call is awaited here, not in a coroutine of its own: each frame on
+                    # the stack is resumed at every step the SDK's call takes.
+                    reply = envelope.reply
                     try:
                         result = await envelope.operation.perform(client, ready)
                     except MCPError as error:
@@ -295,27 +300,22 @@ class Serving:
                             reply.set_error(error)
                     else:
                         reply.set_result(result)
-                if scope.cancelled_caught and envelope not in self.deferred:
-                    self._cancelled(envelope, begun)
-            finally:
-                self._end(envelope, begun)
+                    finally:
+                        spent = self._end(envelope, begun, scope)
 
-    def _begin(self, envelope: Envelope) -> _Begun | None:
-        """Prepare to send ``envelope``, or None if it is not to be sent after all."""
+    def _begin(self, envelope: Envelope, scope: trio.CancelScope) -> _Begun | None:
+        """Prepare to send ``envelope`` in ``scope``, or None if it is not to be sent."""
         if envelope.reply.done:
             return None
-        scope = envelope.scope
-        if scope.cancel_called:  # the caller gave up, or its deadline passed, while queued
+        if envelope.cancelled:  # the caller gave up, or its deadline passed, while queued
             self._interrupt(envelope, "cancelled by the caller before it was sent", sent=False)
             return None
         start = self.now()
         deadline = envelope.deadline
         if deadline == math.inf:
-            deadline = start + self.spec.timeouts.request
-        # The caller's deadline, when it set one, replaces the server's default bound; the
-        # caller's own scope carries it, so a request costs one cancel scope.
-        if deadline < scope.deadline:
-            scope.deadline = deadline
+            # Nobody keeps this call's time (see Envelope): the worker bounds it itself.
+            deadline = scope.deadline = start + self.spec.timeouts.request
+        envelope.serving = scope
         answering = self.inflight[envelope] = [0]
         tokens: list[tuple[contextvars.ContextVar[Any], contextvars.Token[Any]]] = []
         if envelope.context is not None:
@@ -324,24 +324,34 @@ class Serving:
         # A plain tuple: a named one costs a call to build.
         return (start, deadline, tokens, ANSWERING.set(answering))
 
-    def _cancelled(self, envelope: Envelope, begun: _Begun) -> None:
-        start, deadline, _, _ = begun
-        if self.now() >= deadline:
-            timeout = RequestTimeoutError(self.name, envelope.operation.name, deadline - start)
-            envelope.reply.set_error(timeout)
+    def _end(self, envelope: Envelope, begun: _Begun, scope: trio.CancelScope) -> bool:
+        """Undo what :meth:`_begin` set up; whether ``scope`` was cancelled (it is spent)."""
+        start, deadline, tokens, asking = begun
+        envelope.serving = None
+        if envelope.deadline == math.inf:
+            scope.deadline = math.inf
+            spent = scope.cancel_called
         else:
-            self._interrupt(envelope, "cancelled by the caller")
-
-    def _end(self, envelope: Envelope, begun: _Begun) -> None:
-        _, _, tokens, asking = begun
+            # Only cancelling this envelope cancels the scope (read without trio's clock).
+            spent = envelope.cancelled
         ANSWERING.reset(asking)
         for var, token in reversed(tokens):
             var.reset(token)
+        reply = envelope.reply
+        if not reply.done and spent and envelope not in self.deferred:
+            # Cancelled in this task's scope: by its caller, or at its deadline.
+            if self.now() >= deadline:
+                reply.set_error(
+                    RequestTimeoutError(self.name, envelope.operation.name, deadline - start)
+                )
+            else:
+                self._interrupt(envelope, "cancelled by the caller")
         # Unanswered means the worker itself is ending: its cleanup answers the reply.
-        if envelope.reply.done or envelope in self.deferred:
+        if reply.done or envelope in self.deferred:
             self.inflight.pop(envelope, None)
             if self.drained is not None and not self.inflight:
                 self._drain_done()
+        return spent
 
     def _on_mcp_error(self, envelope: Envelope, error: MCPError) -> None:
         if self.http is not None and is_session_gone(error):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import structlog.testing
 import trio
 
 import mcpvisor as mv
@@ -181,8 +182,6 @@ async def test_no_process_remains_after_the_block() -> None:
 
 
 async def test_logs_events_and_status_carry_no_secret_a_server_prints() -> None:
-    import structlog.testing
-
     secret = "sk-SECRET-7f3a9c2e51"
     code = (
         "import os, sys; print('token is', os.environ['API_KEY'], file=sys.stderr); "
@@ -217,13 +216,20 @@ async def test_logs_events_and_status_carry_no_secret_a_server_prints() -> None:
 
 
 async def test_a_timed_out_call_reports_the_callers_timeout_and_the_server_stays_up() -> None:
-    async with mv.open_supervisor(mv.SupervisorSpec(servers=[raw("files")])) as client:
-        with pytest.raises(mv.RequestTimeoutError) as caught:
-            await client.call_tool("files", "hang", {}, timeout=0.5)
-        assert caught.value.timeout == 0.5 and caught.value.server == "files"
-        result = await client.call_tool("files", "echo", {"text": "still here"})
-        assert result.content[0].text == "still here"  # type: ignore[union-attr]
-        assert client.status().servers["files"].restarts == 0
+    # One serving task: the call after the timeout runs where the timed-out one was cancelled.
+    spec = mv.SupervisorSpec(servers=[raw("files", max_concurrency=1)])
+    with structlog.testing.capture_logs() as logs:
+        async with mv.open_supervisor(spec) as client:
+            with pytest.raises(mv.RequestTimeoutError) as caught:
+                await client.call_tool("files", "hang", {}, timeout=0.5)
+            assert caught.value.timeout == 0.5 and caught.value.server == "files"
+            result = await client.call_tool("files", "echo", {"text": "still here"})
+            assert result.content[0].text == "still here"  # type: ignore[union-attr]
+            assert client.status().servers["files"].restarts == 0
+    # The server was told (the raw server reports each notifications/cancelled on stderr,
+    # all of which is logged by the time the supervisor has closed).
+    stderr = [str(entry.get("line", "")) for entry in logs if entry["event"] == "server.stderr"]
+    assert len([line for line in stderr if line.startswith("cancelled ")]) == 1
 
 
 async def test_a_call_queued_behind_a_busy_worker_still_ends_at_its_deadline() -> None:

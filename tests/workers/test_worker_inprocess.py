@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
+import attrs
 import mcp_types as types
 import pytest
 import trio
@@ -19,6 +21,8 @@ from mcpvisor.workers import (
     RequestTimeoutError,
     WorkerHooks,
 )
+from mcpvisor.workers.operations import Operation
+from mcpvisor.workers.requests import Envelope
 
 
 class Probe:
@@ -62,9 +66,15 @@ class Probe:
         def review(code: str) -> str:
             return f"Review this: {code}"
 
-    def spec(self, timeouts: Timeouts = FAST, protocol: str = "auto") -> InProcessSpec:
+    def spec(
+        self, timeouts: Timeouts = FAST, protocol: str = "auto", max_concurrency: int = 32
+    ) -> InProcessSpec:
         return InProcessSpec(
-            name="inproc", server=self.server, timeouts=timeouts, protocol=protocol
+            name="inproc",
+            server=self.server,
+            timeouts=timeouts,
+            protocol=protocol,
+            max_concurrency=max_concurrency,
         )
 
 
@@ -115,7 +125,7 @@ async def test_a_cancelled_caller_cancels_the_server_side(mode: str) -> None:
     async with running(probe.spec(protocol=mode)) as worker:
         envelope = worker.submit("call_tool", name="wait_forever")
         await probe.started.wait()
-        envelope.scope.cancel()
+        envelope.cancel()
         with pytest.raises(RequestInterruptedError):
             await envelope.reply.wait()
         await probe.cancelled.wait()
@@ -136,16 +146,55 @@ async def test_a_request_timeout_cancels_the_call(autojump_clock: trio.testing.M
         await probe.cancelled.wait()
 
 
-async def test_the_callers_deadline_wins_when_sooner(
+async def test_a_sender_that_keeps_the_deadline_replaces_the_servers_bound(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     probe = Probe()
-    async with running(probe.spec(Timeouts(request=60, probe_interval=None))) as worker:
+    async with running(probe.spec(Timeouts(request=1, probe_interval=None))) as worker:
         envelope = worker.submit("call_tool", name="wait_forever")
-        envelope.deadline = trio.current_time() + 2
+        start = trio.current_time()
+        envelope.deadline = start + 2
+        # The worker does not cut the call at its own 1 s: the sender keeps the deadline.
+        with trio.move_on_at(envelope.deadline):
+            await envelope.reply.wait()
+        assert not envelope.reply.done
+        envelope.cancel()
         with pytest.raises(RequestTimeoutError) as caught:
             await envelope.reply.wait()
         assert caught.value.timeout == pytest.approx(2)
+        await probe.cancelled.wait()
+
+
+@attrs.frozen
+class _CancelledAsItEnds(Operation):
+    """Calls its own envelope off and returns with no checkpoint left, as a call whose answer
+    was already read when its caller gave up."""
+
+    name = "call_tool"
+    method = "tools/call"
+    envelope: list[Envelope] = attrs.Factory(list)
+
+    def perform(self, client: Any, ready: Any) -> Awaitable[object]:
+        return self._run()
+
+    async def _run(self) -> object:
+        self.envelope[0].cancel()
+        return "answered"
+
+
+async def test_a_call_cancelled_as_it_ends_leaves_the_next_call_alone() -> None:
+    probe = Probe()
+    async with running(probe.spec(max_concurrency=1)) as worker:
+        operation = _CancelledAsItEnds()
+        envelope = Envelope(operation)
+        operation.envelope.append(envelope)
+        worker.send.send_nowait(envelope)
+        # Queued behind it, for the same serving task (max_concurrency=1), which must take a
+        # new cancel scope for it.
+        nxt = worker.submit("call_tool", name="add", arguments={"a": 2, "b": 3})
+        assert await envelope.reply.wait() == "answered"
+        with trio.fail_after(60):
+            assert text_of(await nxt.reply.wait()) == "5"
 
 
 async def test_listen_refetches_tools_in_the_modern_era() -> None:

@@ -223,8 +223,8 @@ async def test_caller_cancellation_reaches_the_server_or_skips_the_request(
             blocker = worker.submit("call_tool", on_progress, name="hang")
             await arrived.wait()
             late = worker.submit("call_tool", name="echo", arguments={"text": "late"})
-            late.scope.cancel()  # still queued behind the blocker
-            blocker.scope.cancel()
+            late.cancel()  # still queued behind the blocker
+            blocker.cancel()
             with pytest.raises(RequestInterruptedError) as caught:
                 await blocker.reply.wait()
             assert caught.value.cause == "cancelled by the caller"
