@@ -347,11 +347,18 @@ class CallTool(Operation):
         return self.tool
 
     def perform(self, client: Client, ready: Ready) -> Awaitable[object]:
-        return client.call_tool(
-            self.tool,
-            dict(self.arguments) if self.arguments is not None else None,
-            progress_callback=self.progress,
-            meta=dict(self.meta) if self.meta is not None else None,  # type: ignore[arg-type]
+        arguments = dict(self.arguments) if self.arguments is not None else None
+        meta: Any = dict(self.meta) if self.meta is not None else None
+        if ready.modern:
+            # The client drives 2026-07-28 input-required rounds and re-lists a tool whose
+            # headers the server rejected.
+            return client.call_tool(
+                self.tool, arguments, progress_callback=self.progress, meta=meta
+            )
+        # The handshake era has neither, and the client's three frames around the session's
+        # call would be resumed at every step of it.
+        return client.session.call_tool(
+            self.tool, arguments, progress_callback=self.progress, meta=meta
         )
 
 
