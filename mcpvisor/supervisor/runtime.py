@@ -846,25 +846,16 @@ class Supervisor:
         assert bound.cancelled_caught
         raise RequestTimeoutError(name, operation.name, limit)
 
-    def _expire_overdue(self) -> float:
-        """Fail the calls past their deadline and cancel them; the earliest deadline left.
+    def _expire_overdue(self, name: str, envelope: Envelope) -> None:
+        """Fail a call past its deadline and cancel it.
 
         A queued envelope is then never sent, and a call in flight is cancelled (the server
         hears ``notifications/cancelled``). An in-process sync tool's thread cannot be stopped:
         its serving task goes on until the tool returns, and the late answer is dropped.
         """
-        now = self._now()
-        upcoming = math.inf
-        for slot in self._slots.values():
-            for envelope in list(slot.outstanding):
-                if envelope.deadline <= now:
-                    # The caller's own limit replaces this timeout (see _deliver).
-                    error = RequestTimeoutError(slot.name, envelope.operation.name, 0.0)
-                    envelope.reply.set_error(error)
-                    envelope.cancel()
-                elif envelope.deadline < upcoming:
-                    upcoming = envelope.deadline
-        return upcoming
+        # The caller's own limit replaces this timeout (see _deliver).
+        envelope.reply.set_error(RequestTimeoutError(name, envelope.operation.name, 0.0))
+        envelope.cancel()
 
     def _configured(self) -> list[str]:
         """The names an unknown server's error may suggest: never an isolated session's."""
@@ -921,7 +912,7 @@ class Supervisor:
         # Outstanding, the envelope keeps an idle watch from stopping the server under it;
         # last_used is stamped when it is answered.
         slot.outstanding[envelope] = None
-        self._deadlines.watch(deadline)
+        self._deadlines.watch(name, envelope)
         try:
             try:
                 # The channel is unbounded; the reply wait below is the checkpoint.
