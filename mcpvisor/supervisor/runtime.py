@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextvars
 import math
 import random
-import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -503,10 +502,9 @@ class Supervisor:
         slot = self._slots[name]
         self._stop_worker(slot, "the server is restarting")
         slot.generation += 1
-        # Unbounded: each queued envelope has a caller waiting on it, so the callers bound the
-        # queue, and one that finds every serving task busy still hands its envelope over at
-        # once (the deadline watch keeps its deadline) rather than wait for room.
-        mailbox = Mailbox[Envelope](sys.maxsize)
+        # A caller that finds every serving task busy hands its envelope over at once (the
+        # mailbox is unbounded; the deadline watch keeps its deadline) rather than wait for room.
+        mailbox = Mailbox[Envelope]()
         slot.send = slot.queue = mailbox
         slot.scope = trio.CancelScope()
         slot.worker_done = trio.Event()

@@ -30,66 +30,39 @@ class Inbox(Protocol[T_co]):
 
 
 class Mailbox(Generic[T]):
-    """A bounded first-in first-out queue from one owner to a worker's serving tasks.
+    """An unbounded first-in first-out queue from one owner to a worker's serving tasks.
 
-    It behaves as a trio memory channel pair with one sender does here: ``send_nowait`` raises
-    ``trio.WouldBlock`` when ``capacity`` items wait, ``send`` waits for room; after
-    :meth:`close`, sending raises ``trio.ClosedResourceError`` (a send waiting for room too),
-    and receivers take what is left, then get ``trio.EndOfChannel``. Every idle worker holds
-    one, and this costs a sixth of a channel pair's ~1.8 KiB (most of that is a deque's first
-    block and two ordered dicts).
+    It keeps a trio memory channel's promises for what happens here: after :meth:`close`,
+    ``send_nowait`` raises ``trio.ClosedResourceError`` and receivers take what is left, then
+    get ``trio.EndOfChannel``. It has no capacity because each queued envelope has a caller
+    waiting on it, so the callers bound the queue. Every idle worker holds one, and it costs a
+    fraction of a channel pair's ~1.8 KiB (most of that is a deque's first block and two
+    ordered dicts).
 
     A waiting task is woken, not handed the item: it takes the next item itself, and waits
     again if another task took it first. So nothing is lost to a cancellation, and the
     buffer holds what was sent until a serving task runs.
     """
 
-    __slots__ = ("_capacity", "_closed", "_items", "_receivers", "_senders")
+    __slots__ = ("_closed", "_items", "_receivers")
 
-    def __init__(self, capacity: int) -> None:
-        if capacity < 1:
-            raise ValueError("a mailbox holds at least one item")
-        self._capacity = capacity
+    def __init__(self) -> None:
         self._items: list[T] = []
         self._closed = False
         self._receivers: dict[trio.lowlevel.Task, None] = {}
-        self._senders: dict[trio.lowlevel.Task, None] = {}
 
     def send_nowait(self, item: T) -> None:
-        """Queue ``item`` now, or raise ``trio.WouldBlock`` (full) or ``ClosedResourceError``."""
+        """Queue ``item``, or raise ``trio.ClosedResourceError`` once closed."""
         if self._closed:
             raise trio.ClosedResourceError("the mailbox is closed")
-        if len(self._items) >= self._capacity:
-            raise trio.WouldBlock
         self._items.append(item)
         if self._receivers:
             _wake_one(self._receivers)
 
-    async def send(self, item: T) -> None:
-        """Queue ``item``, waiting for room while the mailbox is full."""
-        await trio.lowlevel.checkpoint_if_cancelled()
-        try:
-            self.send_nowait(item)
-        except trio.WouldBlock:
-            pass
-        else:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return
-        while True:
-            await trio.lowlevel.wait_task_rescheduled(_park(self._senders))
-            try:
-                self.send_nowait(item)
-            except trio.WouldBlock:
-                continue
-            return
-
     def receive_nowait(self) -> T:
         """The oldest item, or ``trio.WouldBlock`` (empty) or ``trio.EndOfChannel`` (closed)."""
         if self._items:
-            item = self._items.pop(0)
-            if self._senders:
-                _wake_one(self._senders)
-            return item
+            return self._items.pop(0)
         if self._closed:
             raise trio.EndOfChannel
         raise trio.WouldBlock
@@ -110,11 +83,10 @@ class Mailbox(Generic[T]):
                 continue
 
     def close(self) -> None:
-        """Take no more items; wake every waiting task to see so."""
+        """Take no more items; wake every waiting receiver to see so."""
         self._closed = True
-        for waiting in (self._receivers, self._senders):
-            while waiting:
-                _wake_one(waiting)
+        while self._receivers:
+            _wake_one(self._receivers)
 
 
 def _wake_one(waiting: dict[trio.lowlevel.Task, None]) -> None:
