@@ -300,6 +300,39 @@ async def minimal_actor(client: Client) -> AsyncIterator[ActorCall]:
             await send.aclose()
 
 
+@asynccontextmanager
+async def minimal_actors(
+    sessions: Sequence[ClientSession], tool: str, args: dict[str, Any], tasks: int
+) -> AsyncIterator[Callable[[int], Awaitable[Any]]]:
+    """``call(i)`` runs ``sessions[i].call_tool(tool, args)`` behind the least a concurrent
+    actor can be: per session an unbounded memory channel, ``tasks`` serving tasks that take
+    calls off it, and an event per reply. The floor of any actor-style hop in a burst, as
+    :func:`minimal_actor` is for one call at a time."""
+    Job = tuple[trio.Event, list[Any]]
+    channels = [trio.open_memory_channel[Job](math.inf) for _ in sessions]
+
+    async def serve(session: ClientSession, receive: trio.MemoryReceiveChannel[Job]) -> None:
+        async for done, box in receive:
+            box.append(await session.call_tool(tool, args))
+            done.set()
+
+    async def call(i: int) -> Any:
+        done, box = trio.Event(), list[Any]()
+        channels[i][0].send_nowait((done, box))
+        await done.wait()
+        return box[0]
+
+    async with trio.open_nursery() as nursery:
+        for session, (_, receive) in zip(sessions, channels, strict=True):
+            for _ in range(tasks):
+                nursery.start_soon(serve, session, receive)
+        try:
+            yield call
+        finally:
+            for send, _ in channels:
+                send.close()
+
+
 def text_of(result: Any) -> str:
     """The first text block of a ``CallToolResult``: checks that a call really answered."""
     return str(result.content[0].text)
