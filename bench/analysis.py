@@ -69,12 +69,12 @@ validation, context and bookkeeping.
 supervisor's deadline task (a heap, `supervisor/overdue.py`) keeps every request's deadline,
 and each serving task reuses one scope until a call is cancelled in it. Counted: 747 to 711
 Python calls per call (raw 612, a bare channel round trip ~76), cancel scopes 5 to 4 (raw's
-own 4), scheduler passes 6 (raw 4: the round trip's two). Timed in two record runs of the same
-request path: (handle - raw) / round trip 4.05 and 6.73, while the bench's own minimal actor
-cost 3.86 and 3.41 round trips over raw, and the A/A pair of raw clients differed by -0.16
-and 1.13. So the handle sits 0.2-3.3 round trips over the floor any actor pays here, and the
-goal of 1.5 is below that floor on this machine. Against a bare `ClientSession` in the same
-era the handle is 0.72-0.79 (goal met).
+own 4), scheduler passes 6 (raw 4: the round trip's two). Timed in three full runs of the
+same request path: (handle - raw) / round trip 4.05, 6.73 and 3.92, while the bench's own
+minimal actor cost 3.86, 3.41 and 3.35 round trips over raw, and the A/A pair of raw clients
+differed by -0.16, 1.13 and 0.47. So the handle sits 0.2-3.3 round trips over the floor any
+actor pays here, and the goal of 1.5 is below that floor on this machine. Against a bare
+`ClientSession` in the same era the handle is 0.72-0.79 (goal met).
 """,
     2: """
 **Why (cProfile, 3000 sequential calls each side).** The same three extra scheduler passes per
@@ -91,10 +91,11 @@ an MCPServer, `initialize()` gives the handshake era, which the server serves ~2
 than 2026-07-28 (client-side work is the same in both: 709-713 Python calls, 8 passes), and
 `mcp.Client` itself adds 14 Python calls per call over a bare `ClientSession`.
 **Sessions 8-9 (2026-12-03).** Counted: 831 to 796 Python calls per call (raw 715, bare
-`ClientSession` 699), cancel scopes 2 (raw's own 2), scheduler passes 10 (raw 8). Timed in two
-record runs: handle / raw 1.097 and 1.083, handle / bare session in the handle's era 1.069 and
-1.133 (goal 1.15 met in both); in round trips 8.9 and 8.3, with the minimal actor at 4.7 and
-2.4 and the A/A pair at -1.4 and -7.3, so a stdio run's spread is several round trips wide.
+`ClientSession` 699), cancel scopes 2 (raw's own 2), scheduler passes 10 (raw 8). Timed in three
+full runs: handle / raw 1.097, 1.083 and 1.122, handle / bare session in the handle's era 1.069,
+1.133 and 1.054 (goal 1.15 met in all three); in round trips 8.9, 8.3 and 9.5, with the minimal
+actor at 4.7, 2.4 and 2.5 and the A/A pair at -1.4, -7.3 and 4.4, so a stdio run's spread is
+several round trips wide.
 """,
     3: """
 **Why.** Two causes, which the notes' garbage-collection line now tells apart.
@@ -122,13 +123,18 @@ record runs: handle / raw 1.097 and 1.083, handle / bare session in the handle's
   in-process, with the collector off, 1,048 to 999 Python calls per call (raw 858).
 - **Sessions 8-9.** Each queued call's deadline is now the deadline task's (a heap), not a
   cancel scope's, and a handshake-era call goes to the SDK's session without `mcp.Client`'s
-  wrapper: in a 1000-call stdio burst 608 to 594 Python calls per call (bare 525). Two record
-  runs: in-process handle / raw 0.873 and 0.842 (0.83 and 0.82 outside full collections);
-  stdio handle / raw 1.35 and 1.41 (the raw client took the collections), handle / bare
-  session 0.757 and 0.695 (0.74 and 0.72 outside them). The handle's Python work in a burst
-  is 13 % over the bare session's, and it makes two task steps per call more (the hop's send
-  and reply); those counts do not account for the whole gap of 26-30 %, and where the rest
-  goes was not found this session.
+  wrapper: in a 1000-call stdio burst 608 to 594 Python calls per call (bare 525). Three full
+  runs: in-process handle / raw 0.873, 0.842 and 0.834; stdio handle / raw 1.35, 1.41 and
+  1.33 (the raw client took the collections), handle / bare session 0.757, 0.695 and 0.832.
+- **The floor of a hop in a burst** (session 9). The scenario now has a fourth side: a bare
+  session per server behind a minimal actor (an unbounded channel, as many serving tasks as
+  the handle's `max_concurrency`, an event per reply). Over stdio it did 0.918 of the bare
+  session's throughput in the record run, and the handle 0.906 of it; with the collector
+  off (a script, four runs) the actor did 0.84-0.91 of bare and the handle 0.83-0.97 of the
+  actor. So the goal of 0.85 of a bare session sits at the floor any actor pays here. In
+  process the actor's bare sessions talk over the SDK's memory streams while the handle's
+  `mcp.Client` calls the server directly, so there the floor (1.13 of bare) is not the
+  handle's.
 """,
     5: """
 **Why.** With bench/raw_server.py a cold start is only ~20 ms, so the goal leaves ~1 ms for
@@ -218,6 +224,19 @@ log that subscribers read through cursors, so a publish appends once, wakes only
 subscribers waiting and counts the full ones: 0.95, 0.85, 0.85 and 1.00 in four runs. With
 99 readers the cycle is 3.8-4.2x none, as with the queues (3.8-4.2x); a first version that
 moved each reader's bookkeeping on every read had made it 4.5-4.6x.
+""",
+    12: """
+**Session 9 (2026-12-03).** Three full runs gave 1.030, 1.035 and 1.058 (da11eb0's record run:
+1.002), while the A/A pair of plain supervisors stayed within 0.995-1.005. A script of four sides
+in 20-call turns (3000 calls each, three runs) took the hooks apart: `OpenTelemetryHooks()`
+with no SDK 1.035-1.042, a `Hooks` that only attaches an OpenTelemetry context around the
+request 1.011-1.029, a `Hooks` whose methods do nothing 0.996-1.006. Timed inside the real
+flow, the hooks' three calls take ~20 us per request, against 3.6 us in a tight loop: in a
+1.6-1.8 ms call, code that runs once between two waits on a pipe runs with cold caches. The
+hooks add 64 Python calls per request (34 for the context alone) and no slow call, so the
+likeliest reading is those calls run cold. A candidate: skip the span and the instruments
+while the API's global providers are still its proxies (no SDK installed). This bench could
+not show it, because scenario 11 installs a global tracer provider in the same process.
 """,
     15: """
 **Session 9 (2026-12-03): a bench artifact removed.** The bench set no standard-logging
