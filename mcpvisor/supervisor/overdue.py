@@ -9,8 +9,10 @@ cancellation cannot stop, has its late answer dropped.
 
 The deadlines live in a heap, so a wake costs the overdue calls it pops, never a scan of every
 call still waiting: a hung server with thousands of queued calls whose deadlines fall one after
-another stays linear. An answered call is not looked for in the heap; it is dropped when its
-deadline comes up, or sooner when the heap has doubled since it was last swept.
+another stays linear. An answered call is not looked for in the heap; its entry is dropped
+when its deadline comes up, or sooner when the heap has doubled since it was last swept. The
+heap holds envelopes weakly, so an answered call's arguments and result are freed with it,
+never kept for its deadline.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import weakref
 from collections.abc import Callable
 
 import trio
@@ -28,8 +31,12 @@ from mcpvisor.workers.requests import Envelope
 SWEEP_FLOOR = 256
 
 
-def _settled(envelope: Envelope) -> bool:
-    return envelope.reply.done or envelope.cancelled
+def _pending(ref: weakref.ref[Envelope]) -> Envelope | None:
+    """The envelope if it is still unanswered and not called off."""
+    envelope = ref()
+    if envelope is None or envelope.reply.done or envelope.cancelled:
+        return None
+    return envelope
 
 
 class DeadlineWatch:
@@ -42,7 +49,7 @@ class DeadlineWatch:
     __slots__ = ("_heap", "_order", "_scope", "_sweep_at")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, str, Envelope]] = []
+        self._heap: list[tuple[float, int, str, weakref.ref[Envelope]]] = []
         self._order = itertools.count()
         self._scope: trio.CancelScope | None = None
         self._sweep_at = SWEEP_FLOOR
@@ -58,13 +65,13 @@ class DeadlineWatch:
             return
         if len(self._heap) >= self._sweep_at:
             self._sweep()
-        heapq.heappush(self._heap, (deadline, next(self._order), server, envelope))
+        heapq.heappush(self._heap, (deadline, next(self._order), server, weakref.ref(envelope)))
         scope = self._scope
         if scope is not None and deadline < scope.deadline:
             scope.deadline = deadline
 
     def _sweep(self) -> None:
-        self._heap = [entry for entry in self._heap if not _settled(entry[3])]
+        self._heap = [entry for entry in self._heap if _pending(entry[3]) is not None]
         heapq.heapify(self._heap)
         self._sweep_at = max(SWEEP_FLOOR, 2 * len(self._heap))
 
@@ -79,6 +86,7 @@ class DeadlineWatch:
             now = trio.current_time()
             heap = self._heap
             while heap and heap[0][0] <= now:
-                _, _, server, envelope = heapq.heappop(heap)
-                if not _settled(envelope):
+                _, _, server, ref = heapq.heappop(heap)
+                envelope = _pending(ref)
+                if envelope is not None:
                     expire(server, envelope)

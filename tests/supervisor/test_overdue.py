@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 
 import trio
 import trio.testing
@@ -110,3 +111,15 @@ async def test_answered_calls_do_not_pile_up_behind_a_long_deadline(
     expired: list[tuple[str, Envelope]] = []
     await _watching(watch, expired, trio.current_time() + 3601.0)
     assert [name for name, _ in expired] == ["slow"] * 10
+
+
+async def test_an_answered_call_is_not_kept_alive_for_its_deadline() -> None:
+    """Its arguments and result go with it, not an hour later when its deadline comes up."""
+    watch = DeadlineWatch()
+    envelope = _envelope(trio.current_time() + 3600.0)
+    watch.watch("s", envelope)
+    envelope.reply.set_result(object())
+    gone = weakref.ref(envelope)
+    del envelope
+    assert gone() is None
+    assert len(watch) == 1
