@@ -89,6 +89,25 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
+def cancellation_only(exc: BaseException) -> tuple[BaseException, list[Exception]]:
+    """``exc`` without its errors, and the errors: for a worker cancelled as it failed.
+
+    A session torn down by a cancellation may fail at the same time (its pending requests
+    get the SDK's "Connection closed"). Those errors belong to the teardown its owner asked
+    for; raised with the cancellation, they would outlive it and end the supervisor itself.
+    """
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc, []
+    errors, rest = exc.split(Exception)
+    if rest is None or errors is None:
+        return exc, []
+    return rest, [leaf for leaf in _leaves(errors) if isinstance(leaf, Exception)]
+
+
+def _closed(error: Exception) -> bool:
+    return isinstance(error, MCPError) and error.code == CONNECTION_CLOSED
+
+
 class _Worker:
     """Starts a session, hands it to :class:`Serving`, and turns its end into a verdict."""
 
@@ -181,7 +200,15 @@ class _Worker:
         except BaseException as exc:
             leaves = _leaves(exc)
             if not all(isinstance(leaf, Exception) for leaf in leaves):
-                raise
+                rest, errors = cancellation_only(exc)
+                unexpected = [e for e in errors if not _closed(e)]
+                if unexpected:
+                    self.log.warning(
+                        "server.failed_while_cancelled", error=describe(unexpected, self.redact)
+                    )
+                if rest is exc:
+                    raise
+                raise rest from None
             if not started:
                 # The SDK may turn the deadline's cancellation into an error of its own.
                 expired = life.cancel_called
