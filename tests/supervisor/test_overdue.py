@@ -89,7 +89,7 @@ async def test_a_deadline_earlier_than_the_sleep_wakes_the_watch(
         nursery.cancel_scope.cancel()
 
 
-async def test_no_deadline_is_never_held() -> None:
+async def test_a_call_without_a_deadline_is_not_held() -> None:
     watch = DeadlineWatch()
     watch.watch("s", _envelope(math.inf))
     assert len(watch) == 0
