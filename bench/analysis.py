@@ -226,17 +226,20 @@ subscribers waiting and counts the full ones: 0.95, 0.85, 0.85 and 1.00 in four 
 moved each reader's bookkeeping on every read had made it 4.5-4.6x.
 """,
     12: """
-**Session 9 (2026-12-03).** Three full runs gave 1.030, 1.035 and 1.058 (da11eb0's record run:
-1.002), while the A/A pair of plain supervisors stayed within 0.995-1.005. A script of four sides
-in 20-call turns (3000 calls each, three runs) took the hooks apart: `OpenTelemetryHooks()`
-with no SDK 1.035-1.042, a `Hooks` that only attaches an OpenTelemetry context around the
-request 1.011-1.029, a `Hooks` whose methods do nothing 0.996-1.006. Timed inside the real
-flow, the hooks' three calls take ~20 us per request, against 3.6 us in a tight loop: in a
-1.6-1.8 ms call, code that runs once between two waits on a pipe runs with cold caches. The
-hooks add 64 Python calls per request (34 for the context alone) and no slow call, so the
-likeliest reading is those calls run cold. A candidate: skip the span and the instruments
-while the API's global providers are still its proxies (no SDK installed). This bench could
-not show it, because scenario 11 installs a global tracer provider in the same process.
+**Session 10 (2026-12-04): the hooks step aside while nothing can record.** Session 9's runs
+gave 1.030-1.058 and a breakdown of the hooks (the span, the context made current, the
+instruments) pointed at their Python calls running cold between two waits on a pipe.
+`OpenTelemetryHooks` now asks whether its providers can record (the API's own proxy and no-op
+providers cannot) and, while they cannot, returns at once: 23 Python calls per request over a
+plain supervisor, 12 of them the hooks seam itself (64 more before). Asking the API at every
+request was itself the slowest part: timed inside the flow, `trace.get_tracer_provider()`
+took 5.3 us and `metrics.get_meter_provider()` 2.5 us, because with no provider set each looks
+up an unset environment variable, which raises and catches a `KeyError`; the hooks ask again
+at most once a second until a provider can record. The three request hooks now take ~6 us in
+situ (~13 us before). This scenario also moved to a process of its own
+(`bench.scenarios.otel_absent`): scenario 11 installs a global tracer provider, after which
+no side in that process sees what a host without an SDK sees. `--only 12` three times: 0.982,
+1.008, 0.985 (A/A 0.982, 1.007, 0.983).
 """,
     15: """
 **Session 9 (2026-12-03): a bench artifact removed.** The bench set no standard-logging

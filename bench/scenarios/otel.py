@@ -1,27 +1,31 @@
 """Scenarios 11 and 12: what OpenTelemetryHooks cost a call_tool, with an SDK and without one.
 
-Five supervisors, one stdio MCPServer process each, take turns in rounds: one without
-hooks; one with :class:`~mcpvisor.OpenTelemetryHooks` and the OpenTelemetry SDK recording
-every span (ours and the mcp SDK's own ``MCP send`` span) into an in-memory exporter and
-every metric into an in-memory reader; one with the hooks and no SDK (the API's no-op
-tracer and meter, as a host that never installed an SDK gets); and one with the SDK and no
-hooks, which records only the mcp SDK's own span: what tracing costs before mcpvisor adds
-anything, so that scenario 11 can say how much of its figure is ours. A fifth, a second
-supervisor without hooks, shows how far apart two identical sides land in the same run.
+Scenario 11: four supervisors, one stdio MCPServer process each, take turns in rounds: one
+without hooks; one with :class:`~mcpvisor.OpenTelemetryHooks` and the OpenTelemetry SDK
+recording every span (ours and the mcp SDK's own ``MCP send`` span) into an in-memory
+exporter and every metric into an in-memory reader; and one with the SDK and no hooks, which
+records only the mcp SDK's own span: what tracing costs before mcpvisor adds anything, so
+that scenario 11 can say how much of its figure is ours. A fourth, a second supervisor
+without hooks, shows how far apart two identical sides land in the same run.
 
 A tracer provider can be installed once per process, so the global one is a switch that
-sends spans to the SDK only while the SDK side runs; the no-hooks and no-SDK sides see the
-API's no-op tracer, as they would without an SDK.
+sends spans to the SDK only while the SDK side runs; the no-hooks sides see the no-op tracer.
+
+Scenario 12 runs in a child process (:mod:`bench.scenarios.otel_absent`): a host that never
+installed an SDK has the API's proxy providers, which no process that ran scenario 11 has.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 import attrs
+import trio
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -34,6 +38,7 @@ from bench.common import (
     MCP_SERVER,
     Config,
     Outcome,
+    Series,
     alternate,
     ratio,
     series,
@@ -89,7 +94,6 @@ def _switch() -> _Switch:
 class _Sides:
     plain: list[float]
     sdk: list[float]
-    api: list[float]
     sdk_only: list[float]
     again: list[float]
     exported: int
@@ -104,10 +108,8 @@ async def _measure(cfg: Config) -> _Sides:
     with_sdk = mv.OpenTelemetryHooks(
         tracer_provider=switch.sdk, meter_provider=MeterProvider(metric_readers=[reader])
     )
-    api_only = mv.OpenTelemetryHooks()
     plain: list[float] = []
     sdk: list[float] = []
-    api: list[float] = []
     sdk_only: list[float] = []
     again: list[float] = []
     exported = 0
@@ -119,11 +121,10 @@ async def _measure(cfg: Config) -> _Sides:
     async with (
         mv.open_supervisor(spec()) as bare,
         mv.open_supervisor(spec(), hooks=with_sdk) as traced,
-        mv.open_supervisor(spec(), hooks=api_only) as noop,
         mv.open_supervisor(spec()) as untraced,
         mv.open_supervisor(spec()) as twin,
     ):
-        clients: Sequence[Any] = (bare, traced, noop, untraced, twin)
+        clients: Sequence[Any] = (bare, traced, untraced, twin)
         for client in clients:
             assert text_of(await client.call_tool("s", "add", args)) == "3"
             await timed_calls(partial(client.call_tool, "s", "add", args), cfg.size(100, 5), [])
@@ -151,34 +152,20 @@ async def _measure(cfg: Config) -> _Sides:
         async def side_sdk_only() -> None:
             await with_switch(untraced, sdk_only)
 
-        async def side_api() -> None:
-            await timed_calls(lambda: noop.call_tool("s", "add", args), n, api)
-
         async def side_again() -> None:
             await timed_calls(lambda: twin.call_tool("s", "add", args), n, again)
 
         await alternate(
             cfg.size(200, 2),
-            [side_plain, side_sdk, side_api, side_sdk_only, side_again],
+            [side_plain, side_sdk, side_sdk_only, side_again],
             settle=False,
         )
-    return _Sides(plain, sdk, api, sdk_only, again, exported, n)
-
-
-_RESULTS: dict[str, _Sides] = {}
-
-
-async def _shared(cfg: Config) -> _Sides:
-    """Both figures come from one run of the five sides: measured once, reported twice."""
-    key = "quick" if cfg.quick else "full"
-    if key not in _RESULTS:
-        _RESULTS[key] = await _measure(cfg)
-    return _RESULTS[key]
+    return _Sides(plain, sdk, sdk_only, again, exported, n)
 
 
 async def with_sdk(cfg: Config) -> Outcome:
     """11: call_tool latency with OpenTelemetryHooks and the SDK exporting to memory."""
-    sides = await _shared(cfg)
+    sides = await _measure(cfg)
     a = series("hooks + OTel SDK, in-memory export", sides.sdk)
     b = series("no hooks, no SDK", sides.plain)
     floor = series("OTel SDK, no hooks (the mcp SDK's own span only)", sides.sdk_only)
@@ -199,15 +186,17 @@ async def with_sdk(cfg: Config) -> Outcome:
             "before mcpvisor adds its span and metrics",
             f"mcpvisor's share: hooks + SDK / SDK without hooks = {ratio(a, floor):.3f} "
             f"({(a.median - floor.median) * 1e6:.0f} us per call)",
-            _noise(sides),
+            _noise(series("again", sides.again), series("plain", sides.plain)),
         ),
     )
 
 
 async def without_sdk(cfg: Config) -> Outcome:
-    """12: call_tool latency with OpenTelemetryHooks and no SDK installed (the API's no-ops)."""
-    sides = await _shared(cfg)
-    a, b = series("hooks, no SDK", sides.api), series("no hooks", sides.plain)
+    """12: call_tool latency with OpenTelemetryHooks and no SDK installed (the API's proxies)."""
+    command = [sys.executable, "-m", "bench.scenarios.otel_absent"]
+    done = await trio.run_process(command + ["--quick"] * cfg.quick, capture_stdout=True)
+    sides = json.loads(done.stdout)
+    a, b = series("hooks, no SDK", sides["hooks"]), series("no hooks", sides["plain"])
     r = ratio(a, b)
     return Outcome(
         12,
@@ -217,12 +206,15 @@ async def without_sdk(cfg: Config) -> Outcome:
         r,
         "<= 1.02",
         r <= 1.02,
-        (f"{len(sides.api)} calls per side, the same run as scenario 11", _noise(sides)),
+        (
+            f"{len(a.samples)} calls per side in 20-call turns, rotating, on a stdio MCPServer "
+            "each, in a process of their own that never installed an OpenTelemetry provider",
+            _noise(series("again", sides["again"]), b),
+        ),
     )
 
 
-def _noise(sides: _Sides) -> str:
-    twin, plain = series("again", sides.again), series("plain", sides.plain)
+def _noise(twin: Series, plain: Series) -> str:
     return (
         "the run's noise, two identical sides (A/A): a second supervisor without hooks / the "
         f"first = {ratio(twin, plain):.3f}"

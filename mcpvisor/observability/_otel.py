@@ -1,11 +1,15 @@
 """OpenTelemetry traces and metrics fed by the host-hooks seam, through ``opentelemetry-api`` only.
 
-Without an SDK installed by the host the API hands out no-op tracers and meters, so these
-hooks cost a few attribute look-ups per request. Nothing here ever configures a provider.
+Without an SDK installed by the host the API hands out proxy tracers and meters that record
+nothing; while that is so, the request hooks return at once. Nothing here ever configures a
+provider.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +51,8 @@ class OpenTelemetryHooks(Hooks):
     Install with ``open_supervisor(spec, hooks=OpenTelemetryHooks())``, one instance per
     supervisor (it keeps each server's session span). It records nothing until the host
     installs an OpenTelemetry SDK (or passes ``tracer_provider`` / ``meter_provider``); the
-    library never configures one.
+    library never configures one. Until then a request costs it a few attribute look-ups, and
+    once a global provider that records is installed, requests are recorded within a second.
 
     **Traces.** Each handle request is one span, ``mcpvisor {op} {server}``, from the
     caller's first line to its answer: it covers any wait for a restarting server and a retry
@@ -94,6 +99,8 @@ class OpenTelemetryHooks(Hooks):
         version = _version()
         self._tracer = trace.get_tracer(_SCOPE, version, tracer_provider)
         meter = otel_metrics.get_meter(_SCOPE, version, meter_provider)
+        self._tracing = _Recording(trace.get_tracer_provider, tracer_provider)
+        self._metering = _Recording(otel_metrics.get_meter_provider, meter_provider)
         self._tool_names = tool_names
         self._names = Vocabulary()
         self._sessions: dict[str, Span] = {}
@@ -149,6 +156,8 @@ class OpenTelemetryHooks(Hooks):
     # ---- requests ---------------------------------------------------------------------
 
     def request_started(self, call: RequestCall) -> None:
+        if not self._tracing():
+            return
         # What the request names is set at the start, where a sampler can see it.
         attributes: dict[str, Any] = {
             "mcpvisor.server": configured_name(call.server),
@@ -186,6 +195,8 @@ class OpenTelemetryHooks(Hooks):
                     span.set_status(StatusCode.ERROR, _describe(call.error) or failure)
             otel_context.detach(entry.token)
             span.end()
+        if not self._metering():
+            return
         server = self._names.server(call)
         method = call.method or OTHER
         if call.attempt > 1:
@@ -321,6 +332,49 @@ class OpenTelemetryHooks(Hooks):
 
     def events_lost(self, count: int) -> None:
         self._events_lost.add(count)
+
+
+class _Recording:
+    """Whether the provider the hooks use can record: the API's own proxy and no-op cannot.
+
+    A provider passed in is asked once. The global one is looked up again at most once a
+    second until it can record (a global provider, once set, is never replaced), so hooks
+    built before the host installs its SDK start recording within a second of it. Until then
+    a request skips the span, the context it would make current and every instrument, which
+    would all be no-ops (a no-op span has the same span context as the current one). Asking
+    the API each time would cost more than that: with no provider set, its look-up of an
+    unset environment variable raises and catches a ``KeyError``.
+    """
+
+    __slots__ = ("_current", "_due", "_records")
+
+    def __init__(self, current: Callable[[], object], given: object | None) -> None:
+        self._current = current if given is None else None
+        self._records = given is not None and _can_record(given)
+        self._due = -math.inf
+
+    def __call__(self) -> bool:
+        if self._records or self._current is None:
+            return self._records
+        now = time.monotonic()
+        if now < self._due:
+            return False
+        self._due = now + RECHECK_EVERY
+        self._records = _can_record(self._current())
+        return self._records
+
+
+RECHECK_EVERY = 1.0
+"""Seconds between look-ups of a global provider that could not record yet."""
+
+
+def _can_record(provider: object) -> bool:
+    """The API's own providers (proxy, no-op) live in its modules; an SDK's live elsewhere."""
+    module = type(provider).__module__
+    return not module.startswith(_API_MODULES)
+
+
+_API_MODULES = ("opentelemetry.trace", "opentelemetry.metrics")
 
 
 class _Open:

@@ -7,6 +7,9 @@ test_otel_supervisor.py.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import mcp_types as types
@@ -345,3 +348,65 @@ def test_a_sampler_sees_what_the_request_names_when_its_span_starts() -> None:
     assert seen[-1]["mcp.method.name"] == "tools/call"
     assert seen[-1]["gen_ai.tool.name"] == "read"
     assert seen[-1]["mcpvisor.server"] == "files"
+
+
+_BEFORE_AND_AFTER_THE_SDK = """
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import mcpvisor as mv
+from mcpvisor.observability import OpenTelemetryHooks, _otel
+from mcpvisor.supervisor.hooks import RequestCall
+
+
+def request(hooks):
+    call = RequestCall(
+        server="files", op="list_tools", method="tools/list", target=None,
+        transport="stdio", started=0.0,
+    )
+    hooks.request_started(call)
+    started = dict(call.scratch)
+    call.outcome, call.duration = "ok", 0.5
+    hooks.request_finished(call)
+    return started
+
+
+_otel.RECHECK_EVERY = 0.0  # look the providers up at every request, not once a second
+hooks = OpenTelemetryHooks()
+hooks.state_changed(mv.LifecycleEvent("files", None, mv.ServerState.STARTING, "start", 0.0))
+assert request(hooks) == {}, "with only the API's proxies, a request must cost no span"
+
+exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+
+assert request(hooks) != {}
+spans = [s.name for s in exporter.get_finished_spans()]
+assert spans == ["mcpvisor list_tools files"], spans
+names = [
+    m.name
+    for r in reader.get_metrics_data().resource_metrics
+    for s in r.scope_metrics
+    for m in s.metrics
+]
+assert names == ["mcp.client.operation.duration"], names
+print("ok")
+"""
+
+
+def test_hooks_built_before_the_host_installs_its_sdk_record_once_it_has() -> None:
+    # A process of its own: this one's global providers were set by other tests.
+    done = subprocess.run(
+        [sys.executable, "-c", _BEFORE_AND_AFTER_THE_SDK],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
