@@ -287,6 +287,7 @@ class Serving:
                         self._add_serving_task(client, ready)
                     begun = self._begin(envelope, scope)
                     if begun is None:
+                        del envelope
                         continue
                     # The call is awaited here, not in a coroutine of its own: each frame on
                     # the stack is resumed at every step the SDK's call takes.
@@ -300,8 +301,12 @@ class Serving:
                             reply.set_error(error)
                     else:
                         reply.set_result(result)
+                        del result
                     finally:
                         spent = self._end(envelope, begun, scope)
+                    # This task may idle long before its next call: what it served (the
+                    # result in the reply, the caller's context) goes with the caller.
+                    del envelope, reply, begun
 
     def _begin(self, envelope: Envelope, scope: trio.CancelScope) -> _Begun | None:
         """Prepare to send ``envelope`` in ``scope``, or None if it is not to be sent."""
