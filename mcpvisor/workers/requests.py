@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import math
+from collections import deque
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
@@ -35,9 +36,10 @@ class Mailbox(Generic[T]):
     It keeps a trio memory channel's promises for what happens here: after :meth:`close`,
     ``send_nowait`` raises ``trio.ClosedResourceError`` and receivers take what is left, then
     get ``trio.EndOfChannel``. It has no capacity because each queued envelope has a caller
-    waiting on it, so the callers bound the queue. Every idle worker holds one, and it costs a
-    fraction of a channel pair's ~1.8 KiB (most of that is a deque's first block and two
-    ordered dicts).
+    waiting on it, so the callers bound the queue. Every idle worker holds one, and it costs
+    about half of a channel pair's ~1.8 KiB, which adds two ordered dicts to the same deque (a
+    deque, not a list, so that a hung server's queue of thousands of calls drains in linear
+    time).
 
     A waiting task is woken, not handed the item: it takes the next item itself, and waits
     again if another task took it first. So nothing is lost to a cancellation, and the
@@ -47,7 +49,7 @@ class Mailbox(Generic[T]):
     __slots__ = ("_closed", "_items", "_receivers")
 
     def __init__(self) -> None:
-        self._items: list[T] = []
+        self._items: deque[T] = deque()
         self._closed = False
         self._receivers: dict[trio.lowlevel.Task, None] = {}
 
@@ -62,7 +64,7 @@ class Mailbox(Generic[T]):
     def receive_nowait(self) -> T:
         """The oldest item, or ``trio.WouldBlock`` (empty) or ``trio.EndOfChannel`` (closed)."""
         if self._items:
-            return self._items.pop(0)
+            return self._items.popleft()
         if self._closed:
             raise trio.EndOfChannel
         raise trio.WouldBlock
