@@ -26,6 +26,7 @@ from mcp_types import INTERNAL_ERROR
 
 from mcpvisor.specs import StdioSpec
 from mcpvisor.specs._logging import library_logger
+from mcpvisor.workers.hints import hint_for
 from mcpvisor.workers.link import Link, LostKind
 from mcpvisor.workers.process_tree import (
     SESSION_TOKEN_VAR,
@@ -47,6 +48,9 @@ _log = library_logger()
 
 _EXIT_STATUS_GRACE = 0.25
 """How long to wait for the exit status (or the last stdout bytes) once the other has arrived."""
+
+_STDERR_GRACE = 0.05
+"""How long an exit waits for the last stderr bytes, which may name a remedy (see hints)."""
 
 _STDERR_DRAIN = 0.2
 """How long teardown waits for the last stderr bytes after the process group is dead."""
@@ -129,6 +133,7 @@ class StdioTransport(Link):
         self._exited = trio.Event()
         self._stdout_done = trio.Event()
         self._stderr_done = trio.Event()
+        self._hint: str | None = None
         self._skipped = StderrLog(
             server,
             redact,
@@ -190,8 +195,12 @@ class StdioTransport(Link):
             # An exit status says more than "stdout closed"; it usually follows within ms.
             with trio.move_on_after(_EXIT_STATUS_GRACE):
                 await self._exited.wait()
-        if self._exited.is_set() and self.returncode is not None and kind == "closed":
-            kind, cause = "exited", f"the server process {describe_returncode(self.returncode)}"
+        if self._exited.is_set() and self.returncode is not None and kind != "protocol":
+            # Its last stderr line may name a remedy (see hints); a process that died has
+            # closed stderr too, and a grandchild holding it open must not delay the restart.
+            with trio.move_on_after(_STDERR_GRACE):
+                await self._stderr_done.wait()
+            kind, cause = "exited", self._exit_cause(self.returncode)
         if self._closing or not self._declare(kind, cause):
             return
         _log.debug("server.link_lost", server=self._server, kind=kind, cause=cause)
@@ -205,9 +214,11 @@ class StdioTransport(Link):
         # Let the reader deliver what the server wrote before it exited.
         with trio.move_on_after(_EXIT_STATUS_GRACE):
             await self._stdout_done.wait()
-        await self._lose(
-            "exited", f"the server process {describe_returncode(returncode)}", to_session
-        )
+        await self._lose("exited", self._exit_cause(returncode), to_session)
+
+    def _exit_cause(self, returncode: int) -> str:
+        cause = f"the server process {describe_returncode(returncode)}"
+        return cause if self._hint is None else f"{cause}; {self._hint}"
 
     async def _read_stdout(
         self, process: Any, to_session: MemoryObjectSendStream[SessionMessage | Exception]
@@ -348,11 +359,15 @@ class StdioTransport(Link):
                 if not chunk:
                     if buffer:
                         sink.line(buffer)
+                        if self._hint is None:
+                            self._hint = hint_for(buffer)
                     return
                 *lines, buffer = (buffer + chunk).split(b"\n")
                 for line in lines:
                     if not cut:
                         sink.line(line)
+                        if self._hint is None:
+                            self._hint = hint_for(line)
                     cut = False
                 # A newline-less flood is logged once (redacted, then cut), the rest dropped;
                 # the log shows far less than is kept here, so no secret is cut in two.

@@ -138,6 +138,29 @@ async def test_exit_before_the_handshake_is_an_exited_start_error(raw_server: Pa
         await run_worker(raw_spec(raw_server, "--exit-at-start", "3"), receive)
     assert caught.value.kind == "exited"
     assert "exited with code 3" in str(caught.value)
+    assert "certificate" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "error: invalid peer certificate: UnknownIssuer",  # uv and uvx (rustls)
+        "ssl.SSLCertVerificationError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+        "failed: unable to get local issuer certificate (_ssl.c:1006)",  # Python's ssl
+        "Error: self-signed certificate in certificate chain",  # Node
+    ],
+)
+async def test_an_untrusted_certificate_on_stderr_names_the_remedy_in_the_cause(said: str) -> None:
+    # The last line has no newline: a process may die mid-line.
+    script = f"import sys; sys.stderr.write('starting\\n' + {said!r}); sys.exit(2)"
+    spec = StdioSpec(name="tls", command=sys.executable, args=("-c", script), timeouts=FAST)
+    _send, receive = trio.open_memory_channel[Envelope](1)
+    with pytest.raises(StartError) as caught:
+        await run_worker(spec, receive)
+    cause = str(caught.value)
+    assert "exited with code 2" in cause
+    assert "untrusted TLS certificate" in cause and '"SSL_CERT_FILE": "${SSL_CERT_FILE}"' in cause
+    assert said not in cause  # advice, never the server's own words
 
 
 async def test_missing_command_is_a_config_start_error() -> None:

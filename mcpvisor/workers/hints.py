@@ -1,0 +1,35 @@
+"""What a stdio server's stderr says about why it died, as advice for the exit's cause.
+
+A server that cannot start usually says why on stderr, which goes to the log; its exit is
+only a code. Some failures have one well-known remedy on the host's side, so the cause names
+it. The hint is a fixed text, never the server's own words, which may carry anything.
+"""
+
+from __future__ import annotations
+
+_TLS_TRUST = (
+    b"certificate verify failed",
+    b"invalid peer certificate",
+    b"unable to get local issuer certificate",
+    b"unable_to_get_issuer_cert",
+    b"self signed certificate in certificate chain",
+    b"self-signed certificate in certificate chain",
+    b"self_signed_cert_in_chain",
+    b"unable to verify the first certificate",
+    b"unable_to_verify_leaf_signature",
+)
+"""How Python's ssl, rustls (uv, uvx) and Node say a server's certificate was not trusted."""
+
+TLS_TRUST_HINT = (
+    "its stderr reported an untrusted TLS certificate: on a host behind a custom CA, pass "
+    'the CA through the server\'s env ("SSL_CERT_FILE": "${SSL_CERT_FILE}" for Python and uv, '
+    '"NODE_EXTRA_CA_CERTS" for Node); a stdio server sees only the variables its spec sets'
+)
+
+
+def hint_for(line: bytes) -> str | None:
+    """The advice one stderr line calls for, if it shows a failure with a known remedy."""
+    lowered = line.lower()
+    if any(marker in lowered for marker in _TLS_TRUST):
+        return TLS_TRUST_HINT
+    return None
