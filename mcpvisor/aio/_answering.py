@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from mcpvisor.specs.handlers import ClientHandlers, ServerLog
+from mcpvisor.workers.callbacks import call_awaited
 
 if TYPE_CHECKING:
     from mcpvisor.aio._portal import TrioPortal
@@ -34,7 +35,7 @@ def _wrapped(handlers: ClientHandlers, portal: TrioPortal) -> ClientHandlers:
         if fn is not None:
 
             async def ask(ctx: Any, params: Any, fn: Any = fn) -> Any:
-                return await to_host(fn, ctx, params)
+                return await to_host(call_awaited, fn, ctx, params)
 
             changes[field] = ask
     if callable(handlers.roots):
@@ -56,7 +57,7 @@ def roots_on_host(roots: Any, portal: TrioPortal) -> Any:
     to_host = portal.to_host
 
     async def list_roots(ctx: Any) -> Any:
-        return await to_host(roots, ctx)
+        return await to_host(call_awaited, roots, ctx)
 
     return list_roots
 

@@ -138,6 +138,10 @@ class ClientHandlers:
       supervisor's sampling handler from that one server.
 
     On a server spec, a field left at None inherits the supervisor's (see :meth:`over`).
+
+    Sampling, elicitation and roots handlers are async (``async def``, or any callable that
+    returns an awaitable). A sync one is called, then refused: the server is told the handler
+    is not async and the event ``server.handler_not_async`` is logged at error level.
     """
 
     sampling: SamplingHandler | None = attrs.field(default=None, eq=False)

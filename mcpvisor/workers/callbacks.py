@@ -24,6 +24,7 @@ through an isolated session instead (see :func:`can_route`).
 from __future__ import annotations
 
 import contextvars
+import inspect
 import json
 import math
 from collections import deque
@@ -375,6 +376,14 @@ class SessionCallbacks:
         try:
             with trio.move_on_after(timeout) as scope:
                 result = await call(handler, hctx)
+        except HandlerNotAsync as error:
+            self.log.error(
+                "server.handler_not_async", what=kind, returned=error.returned, routed=is_routed
+            )
+            return types.ErrorData(
+                code=INTERNAL_ERROR,
+                message=f"the client's {kind} handler is not async (declare it with async def)",
+            )
         except Exception as error:
             self.log.warning(
                 "server.handler_failed", what=kind, error=type(error).__name__, routed=is_routed
@@ -401,27 +410,30 @@ class SessionCallbacks:
     async def _sampling(
         self, ctx: ClientRequestContext, params: types.CreateMessageRequestParams
     ) -> types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData:
+        async def call(handler: Any, hctx: HandlerContext) -> Any:
+            return await awaited(handler(hctx, params))
+
         result: Any = await self._answer(
-            "sampling",
-            ctx,
-            lambda handler, hctx: handler(hctx, params),
-            (types.CreateMessageResult, types.CreateMessageResultWithTools),
+            "sampling", ctx, call, (types.CreateMessageResult, types.CreateMessageResultWithTools)
         )
         return result  # type: ignore[no-any-return]
 
     async def _elicitation(
         self, ctx: ClientRequestContext, params: types.ElicitRequestParams
     ) -> types.ElicitResult | types.ErrorData:
-        result: Any = await self._answer(
-            "elicitation", ctx, lambda handler, hctx: handler(hctx, params), (types.ElicitResult,)
-        )
+        async def call(handler: Any, hctx: HandlerContext) -> Any:
+            return await awaited(handler(hctx, params))
+
+        result: Any = await self._answer("elicitation", ctx, call, (types.ElicitResult,))
         return result  # type: ignore[no-any-return]
 
     async def _list_roots(
         self, ctx: ClientRequestContext
     ) -> types.ListRootsResult | types.ErrorData:
         async def call(handler: Any, hctx: HandlerContext) -> types.ListRootsResult:
-            roots = handler if isinstance(handler, tuple) else _as_roots(await handler(hctx))
+            roots = (
+                handler if isinstance(handler, tuple) else _as_roots(await awaited(handler(hctx)))
+            )
             return types.ListRootsResult(roots=list(roots))
 
         result: Any = await self._answer("roots", ctx, call, (types.ListRootsResult,))
@@ -726,3 +738,27 @@ class UpdateFeed:
                 raise StopAsyncIteration
             self._wakeup = trio.Event()
             await self._wakeup.wait()
+
+
+class HandlerNotAsync(Exception):
+    """A handler returned a plain value: it was written as a sync function."""
+
+    def __init__(self, returned: object) -> None:
+        super().__init__(f"the handler returned {type(returned).__name__}, not an awaitable")
+        self.returned = type(returned).__name__
+
+
+async def awaited(value: Any) -> Any:
+    """Await what a handler returned; a plain value means the handler is not async.
+
+    Checked here, not when the handlers are given: a sync function that returns a coroutine
+    (a lambda, a decorator's wrapper) is a valid handler, and only its result tells.
+    """
+    if not inspect.isawaitable(value):
+        raise HandlerNotAsync(value)
+    return await value
+
+
+async def call_awaited(fn: Callable[..., Any], *args: Any) -> Any:
+    """``await fn(*args)``, refusing a ``fn`` that is not async (see :func:`awaited`)."""
+    return await awaited(fn(*args))

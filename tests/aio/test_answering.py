@@ -15,6 +15,7 @@ from typing import Any
 import mcp_types as types
 import pytest
 from aio_support import RUNNERS, run
+from mcp.shared.exceptions import MCPError
 
 import mcpvisor as mv
 import mcpvisor.aio
@@ -92,6 +93,32 @@ def test_handlers_run_on_the_host_loop(runner: mcpvisor.aio.Runner) -> None:
         assert [kind for kind, _, _ in caller.ran_on] == ["sampling"]
         assert host.where_logged
         assert all(on is loop and t == thread for _, on, t in host.where_logged)
+
+    run(main())
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_a_sync_handler_on_the_host_is_refused_with_an_answer_that_says_so(
+    runner: mcpvisor.aio.Runner,
+) -> None:
+    ran_on: list[int] = []
+
+    def sync_sampling(ctx: mv.HandlerContext, params: Any) -> Any:
+        ran_on.append(threading.get_ident())
+        return "not awaited"
+
+    async def main() -> None:
+        handlers = mv.ClientHandlers(sampling=sync_sampling)
+        spec = mv.SupervisorSpec([stdio_spec(protocol="legacy")], handlers=handlers)
+        async with mcpvisor.aio.open_supervisor(spec, runner=runner) as client:
+            # The server's tool passes the client's error on as its own.
+            with pytest.raises(MCPError) as refused:
+                await asyncio.wait_for(client.call_tool("s2c", "ask_model", {"prompt": "a"}), 60)
+            message = refused.value.error.message
+            assert (
+                message == "the client's sampling handler is not async (declare it with async def)"
+            )
+        assert ran_on == [threading.get_ident()]  # called once, on the host loop's thread
 
     run(main())
 

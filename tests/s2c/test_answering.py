@@ -12,6 +12,7 @@ from typing import Any
 
 import mcp_types as types
 import pytest
+import structlog
 from mcp.shared.exceptions import MCPError
 
 import mcpvisor as mv
@@ -137,6 +138,39 @@ async def test_a_raising_or_slow_handler_answers_with_an_error_and_the_session_l
             assert json_of(await client.call_tool(name, "state", {}))["level"] is None
         status = client.status()
     assert all(s.restarts == 0 for s in status.servers.values())
+
+
+@pytest.mark.parametrize("protocol", ERAS)
+async def test_a_sync_handler_is_refused_with_an_answer_that_says_so(protocol: str) -> None:
+    answered = types.CreateMessageResult(
+        role="assistant", content=types.TextContent(type="text", text="sync"), model="m"
+    )
+
+    def sync_sampling(ctx: mv.HandlerContext, params: Any) -> Any:
+        return answered
+
+    def sync_roots(ctx: mv.HandlerContext) -> Any:
+        return ["file:///data"]
+
+    handlers = mv.ClientHandlers(sampling=sync_sampling, roots=sync_roots)
+    spec = mv.SupervisorSpec([stdio_spec("sync", protocol=protocol, handlers=handlers)])
+    with structlog.testing.capture_logs() as logs:
+        async with mv.open_supervisor(spec) as client:
+            for tool, args in (("ask_model", {"prompt": "x"}), ("roots", {})):
+                try:
+                    result = await client.call_tool("sync", tool, args)
+                except MCPError as error:
+                    message = error.error.message
+                else:
+                    assert result.is_error, result
+                    message = text_of_any(result)
+                assert "is not async (declare it with async def)" in message, message
+            assert json_of(await client.call_tool("sync", "state", {}))["level"] is None
+    refused = [e for e in logs if e["event"] == "server.handler_not_async"]
+    assert {(e["what"], e["returned"]) for e in refused} == {
+        ("sampling", "CreateMessageResult"),
+        ("roots", "list"),
+    }
 
 
 def text_of_any(result: types.CallToolResult) -> str:
