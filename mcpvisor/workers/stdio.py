@@ -196,10 +196,12 @@ class StdioTransport(Link):
             with trio.move_on_after(_EXIT_STATUS_GRACE):
                 await self._exited.wait()
         if self._exited.is_set() and self.returncode is not None and kind != "protocol":
-            # Its last stderr line may name a remedy (see hints); a process that died has
-            # closed stderr too, and a grandchild holding it open must not delay the restart.
-            with trio.move_on_after(_STDERR_GRACE):
-                await self._stderr_done.wait()
+            if self.returncode > 0 and not self._stderr_done.is_set():
+                # A failing server's last stderr line may name a remedy (see hints). A process
+                # that exited has closed stderr too; a grandchild holding it open must not
+                # delay the restart, and a killed one said nothing worth the wait.
+                with trio.move_on_after(_STDERR_GRACE):
+                    await self._stderr_done.wait()
             kind, cause = "exited", self._exit_cause(self.returncode)
         if self._closing or not self._declare(kind, cause):
             return
