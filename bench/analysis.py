@@ -135,6 +135,15 @@ several round trips wide.
   process the actor's bare sessions talk over the SDK's memory streams while the handle's
   `mcp.Client` calls the server directly, so there the floor (1.13 of bare) is not the
   handle's.
+- **Session 10: in-process, the tool's worker thread and `max_concurrency`.** The bench's
+  `add` is a sync tool, which the SDK runs in a worker thread (anyio's limiter: 40 at once).
+  A script of 8 alternating 1000-call bursts over 20 in-process servers, the collector off:
+  handle / raw 0.85 with the default `max_concurrency=32`, 0.94 with 1000; with an `async`
+  `add`, 0.87 either way (0.89-0.90 with the collector on). So with a sync tool part of the
+  gap is how 640 serving tasks and 1000 raw tasks queue for 40 threads; the rest, with no
+  thread, is the hop's own work: under cProfile ~30 functions each cost 1-9 us more per
+  call (the serving task, the reschedule of the caller, the operation's argument copy and
+  checks, the deadline watch), none dominant.
 """,
     5: """
 **Why.** With bench/raw_server.py a cold start is only ~20 ms, so the goal leaves ~1 ms for
@@ -147,10 +156,9 @@ takes ~1.1 ms, on both sides), ACTIVE 20.0. So mcpvisor adds ~0.8 ms between the
 signal and the new spawn. On an MCPServer (cold start ~600 ms) the same overhead is noise: see
 the MCPServer rows (6 samples; connect times vary by +-80 ms between samples).
 
-**Possible fix (mcpvisor/supervisor/runtime.py, mcpvisor/workers).** Report the exit to the core
-the moment `link.lost` fires instead of when the old worker has finished unwinding its
-session (~0.5 ms), so the replacement spawns while the old one tears down. Not worth doing
-for the figure alone.
+**Since done.** The worker reports the exit to the core the moment `link.lost` fires
+(`Supervisor._on_lost`), not when it has finished unwinding its session, so the replacement
+spawns while the old one tears down.
 **Round 2, perf lane (2026-12-02).** Each spawn ran `ldconfig -p` (via `find_library`) and
 each start an `importlib.metadata` lookup, both in the event loop's thread: now done once.
 What remains per restart is the full `fork()` a `preexec_fn` forces (for `PR_SET_PDEATHSIG`;
@@ -168,6 +176,16 @@ restarts each: 29.6 vs 28.5 ms, then 32.1 vs 30.2 ms). What is left, 1.5-5 ms: ~
 SIGKILL to the kernel's end-of-file, `setpriv`'s own exec (~1 ms of the child's time before
 Python starts; `/bin/true` started in 0.75 ms plain, 1.83 ms through `setpriv`), and the old
 session's `/proc` sweeps (switched off in an A/B: 0.6 ms less); the rest was not found.
+**Session 10 (2026-12-04): recovery against mcpvisor's own start.** The scenario now also
+times `add_server` of the same server, mcpvisor's own cold start, taking turns with the other
+two sides. Recovery / that start was 0.972, 1.011, 1.052, 1.100 and 1.085 in five `--only
+4,5` runs (recovery / the raw SDK's start 1.068-1.176 in the same runs), 0.989 in the record
+run, and 1.163 in a full run on a loaded machine (cold starts of 38 ms against 25-30 ms): the
+restart path adds little or nothing to a start; what the figure measures is mostly how mcpvisor's start differs
+from the raw SDK's (`setpriv`'s exec, the safe environment, the catalog). A stdio exit now
+waits up to 50 ms for the server's last stderr bytes when it exited with an error code (they
+may name a remedy, see `mcpvisor/workers/hints.py`); a killed server does not wait. Scenario
+4 in eight alternating runs, before and after: 1.58-1.81 and 1.59-1.81 ms.
 """,
     6: """
 **Why: CPU, not mcpvisor.** 50 Python processes must each import and start (~20 ms of CPU
