@@ -7,6 +7,15 @@ it. The hint is a fixed text, never the server's own words, which may carry anyt
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+HINT_LINES = 50
+"""How many of a server's last stderr lines are searched when it exits: a Python traceback
+with a chained exception puts the certificate error well before its last line."""
+
+HINT_CHARS = 300
+"""How much of each kept line is searched: the markers come early in the line."""
+
 _TLS_TRUST = (
     b"certificate verify failed",
     b"invalid peer certificate",
@@ -27,9 +36,11 @@ TLS_TRUST_HINT = (
 )
 
 
-def hint_for(line: bytes) -> str | None:
-    """The advice one stderr line calls for, if it shows a failure with a known remedy."""
-    lowered = line.lower()
-    if any(marker in lowered for marker in _TLS_TRUST):
-        return TLS_TRUST_HINT
+def hint_for(lines: Iterable[bytes]) -> str | None:
+    """The advice a server's last stderr lines call for, if they show a failure with a known
+    remedy. Searched once, at exit, so a chatty server's stderr costs nothing per line."""
+    for line in lines:
+        lowered = line.lower()
+        if any(marker in lowered for marker in _TLS_TRUST):
+            return TLS_TRUST_HINT
     return None

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from types import TracebackType
@@ -26,7 +27,7 @@ from mcp_types import INTERNAL_ERROR
 
 from mcpvisor.specs import StdioSpec
 from mcpvisor.specs._logging import library_logger
-from mcpvisor.workers.hints import hint_for
+from mcpvisor.workers.hints import HINT_CHARS, HINT_LINES, hint_for
 from mcpvisor.workers.link import Link, LostKind
 from mcpvisor.workers.process_tree import (
     SESSION_TOKEN_VAR,
@@ -133,7 +134,7 @@ class StdioTransport(Link):
         self._exited = trio.Event()
         self._stdout_done = trio.Event()
         self._stderr_done = trio.Event()
-        self._hint: str | None = None
+        self._stderr_tail: deque[bytes] | None = None
         self._skipped = StderrLog(
             server,
             redact,
@@ -220,7 +221,14 @@ class StdioTransport(Link):
 
     def _exit_cause(self, returncode: int) -> str:
         cause = f"the server process {describe_returncode(returncode)}"
-        return cause if self._hint is None else f"{cause}; {self._hint}"
+        hint = hint_for(self._stderr_tail) if self._stderr_tail else None
+        return cause if hint is None else f"{cause}; {hint}"
+
+    def _keep(self, line: bytes) -> None:
+        """Keep the start of ``line`` among the last few, for :func:`hint_for` at exit."""
+        if self._stderr_tail is None:
+            self._stderr_tail = deque(maxlen=HINT_LINES)
+        self._stderr_tail.append(line[:HINT_CHARS])
 
     async def _read_stdout(
         self, process: Any, to_session: MemoryObjectSendStream[SessionMessage | Exception]
@@ -361,15 +369,13 @@ class StdioTransport(Link):
                 if not chunk:
                     if buffer:
                         sink.line(buffer)
-                        if self._hint is None:
-                            self._hint = hint_for(buffer)
+                        self._keep(buffer)
                     return
                 *lines, buffer = (buffer + chunk).split(b"\n")
                 for line in lines:
                     if not cut:
                         sink.line(line)
-                        if self._hint is None:
-                            self._hint = hint_for(line)
+                        self._keep(line)
                     cut = False
                 # A newline-less flood is logged once (redacted, then cut), the rest dropped;
                 # the log shows far less than is kept here, so no secret is cut in two.

@@ -151,8 +151,10 @@ async def test_exit_before_the_handshake_is_an_exited_start_error(raw_server: Pa
     ],
 )
 async def test_an_untrusted_certificate_on_stderr_names_the_remedy_in_the_cause(said: str) -> None:
-    # The last line has no newline: a process may die mid-line.
-    script = f"import sys; sys.stderr.write('starting\\n' + {said!r}); sys.exit(2)"
+    # A chained traceback follows, and its last line has no newline (a process may die
+    # mid-line): the certificate error is well before the end.
+    after = "\n".join(["  File 'x.py', line 1, in <module>"] * 30 + ["RuntimeError: boom"])
+    script = f"import sys; sys.stderr.write({said + chr(10)!r} + {after!r}); sys.exit(2)"
     spec = StdioSpec(name="tls", command=sys.executable, args=("-c", script), timeouts=FAST)
     _send, receive = trio.open_memory_channel[Envelope](1)
     with pytest.raises(StartError) as caught:
