@@ -181,11 +181,12 @@ times `add_server` of the same server, mcpvisor's own cold start, taking turns w
 two sides. Recovery / that start was 0.972, 1.011, 1.052, 1.100 and 1.085 in five `--only
 4,5` runs (recovery / the raw SDK's start 1.068-1.176 in the same runs), 0.989 in the record
 run, and 1.163 in a full run on a loaded machine (cold starts of 38 ms against 25-30 ms): the
-restart path adds little or nothing to a start; what the figure measures is mostly how mcpvisor's start differs
-from the raw SDK's (`setpriv`'s exec, the safe environment, the catalog). A stdio exit now
-waits up to 50 ms for the server's last stderr bytes when it exited with an error code (they
-may name a remedy, see `mcpvisor/workers/hints.py`); a killed server does not wait. Scenario
-4 in eight alternating runs, before and after: 1.58-1.81 and 1.59-1.81 ms.
+restart path adds little or nothing to a start; what the figure measures is mostly how
+mcpvisor's start differs from the raw SDK's (`setpriv`'s exec, the safe environment, the
+catalog). A stdio exit now waits up to 50 ms for the server's last stderr bytes when it
+exited with an error code (they may name a remedy, see `mcpvisor/workers/hints.py`); a killed
+server does not wait. Scenario 4 in eight alternating runs, before and after: 1.58-1.81 and
+1.59-1.81 ms.
 """,
     6: """
 **Why: CPU, not mcpvisor.** 50 Python processes must each import and start (~20 ms of CPU
