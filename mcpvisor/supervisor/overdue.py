@@ -90,3 +90,5 @@ class DeadlineWatch:
                 envelope = _pending(ref)
                 if envelope is not None:
                     expire(server, envelope)
+                    # Not kept while this task sleeps: the heap holds envelopes weakly.
+                    del envelope

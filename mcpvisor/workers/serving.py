@@ -304,9 +304,10 @@ class Serving:
                         del result
                     finally:
                         spent = self._end(envelope, begun, scope)
-                    # This task may idle long before its next call: what it served (the
-                    # result in the reply, the caller's context) goes with the caller.
-                    del envelope, reply, begun
+                        # This task may idle long before its next call, and a cancelled call
+                        # leaves through here: what it served (the result or error in the
+                        # reply, the caller's context) goes with the caller.
+                        del envelope, reply, begun
 
     def _begin(self, envelope: Envelope, scope: trio.CancelScope) -> _Begun | None:
         """Prepare to send ``envelope`` in ``scope``, or None if it is not to be sent."""

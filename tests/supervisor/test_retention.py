@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import gc
 import weakref
+from typing import Any
 
 import trio
 from mcp.server.mcpserver import MCPServer
@@ -31,6 +32,11 @@ def _server() -> MCPServer:
     async def blob(size: int) -> str:
         return "x" * size
 
+    @server.tool()
+    async def hang() -> str:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
     return server
 
 
@@ -48,4 +54,29 @@ async def test_a_served_result_and_the_callers_context_are_freed_after_the_answe
         await trio.testing.wait_all_tasks_blocked()
         gc.collect()
         assert answered() is None, gc.get_referrers(answered())
+        assert tagged() is None, gc.get_referrers(tagged())
+
+
+async def test_a_call_cancelled_at_its_deadline_leaves_nothing_behind(autojump_clock: Any) -> None:
+    spec = mv.SupervisorSpec(servers=[mv.InProcessSpec(name="s", server=_server())])
+    async with mv.open_supervisor(spec) as client:
+
+        async def call_tagged() -> weakref.ref[_Tag]:
+            # In a frame of its own that ends here: a frame's locals can be snapshotted
+            # (by a traceback, by trio's KI protection) and the snapshot would hold the tag.
+            tag = _Tag()
+            token = _TAG.set(tag)
+            try:
+                await client.call_tool("s", "hang", {}, timeout=5)
+            except mv.RequestTimeoutError:
+                pass
+            else:
+                raise AssertionError("the call must time out")
+            finally:
+                _TAG.reset(token)
+            return weakref.ref(tag)
+
+        tagged = await call_tagged()
+        await trio.testing.wait_all_tasks_blocked()
+        gc.collect()
         assert tagged() is None, gc.get_referrers(tagged())
