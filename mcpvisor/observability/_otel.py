@@ -337,9 +337,11 @@ class OpenTelemetryHooks(Hooks):
 class _Recording:
     """Whether the provider the hooks use can record: the API's own proxy and no-op cannot.
 
-    A provider passed in is asked once. The global one is looked up again at most once a
-    second until it can record (a global provider, once set, is never replaced), so hooks
-    built before the host installs its SDK start recording within a second of it. Until then
+    A provider passed in that can record is asked once. Otherwise (none passed, or the API's
+    proxy, which forwards to the global one once set) the global one is looked up again at
+    most once a second until it can record (a global provider, once set, is never replaced),
+    so hooks built before the host installs its SDK start recording within a second of it.
+    Until then
     a request skips the span, the context it would make current and every instrument, which
     would all be no-ops (a no-op span has the same span context as the current one). Asking
     the API each time would cost more than that: with no provider set, its look-up of an
@@ -349,8 +351,8 @@ class _Recording:
     __slots__ = ("_current", "_due", "_records")
 
     def __init__(self, current: Callable[[], object], given: object | None) -> None:
-        self._current = current if given is None else None
         self._records = given is not None and _can_record(given)
+        self._current = None if self._records else current
         self._due = -math.inf
 
     def __call__(self) -> bool:

@@ -376,9 +376,14 @@ def request(hooks):
 
 
 _otel.RECHECK_EVERY = 0.0  # look the providers up at every request, not once a second
+# Both ways a host builds hooks before its SDK: no provider, or the API's proxies passed in.
 hooks = OpenTelemetryHooks()
-hooks.state_changed(mv.LifecycleEvent("files", None, mv.ServerState.STARTING, "start", 0.0))
-assert request(hooks) == {}, "with only the API's proxies, a request must cost no span"
+proxied = OpenTelemetryHooks(
+    tracer_provider=trace.get_tracer_provider(), meter_provider=metrics.get_meter_provider()
+)
+for each in (hooks, proxied):
+    each.state_changed(mv.LifecycleEvent("files", None, mv.ServerState.STARTING, "start", 0.0))
+    assert request(each) == {}, "with only the API's proxies, a request must cost no span"
 
 exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
 provider = TracerProvider()
@@ -386,16 +391,16 @@ provider.add_span_processor(SimpleSpanProcessor(exporter))
 trace.set_tracer_provider(provider)
 metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
 
-assert request(hooks) != {}
+assert request(hooks) != {} and request(proxied) != {}
 spans = [s.name for s in exporter.get_finished_spans()]
-assert spans == ["mcpvisor list_tools files"], spans
-names = [
-    m.name
+assert spans == ["mcpvisor list_tools files"] * 2, spans
+recorded = {
+    m.name: sum(point.count for point in m.data.data_points)
     for r in reader.get_metrics_data().resource_metrics
     for s in r.scope_metrics
     for m in s.metrics
-]
-assert names == ["mcp.client.operation.duration"], names
+}
+assert recorded == {"mcp.client.operation.duration": 2}, recorded
 print("ok")
 """
 
