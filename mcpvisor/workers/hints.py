@@ -14,7 +14,8 @@ HINT_LINES = 50
 with a chained exception puts the certificate error well before its last line."""
 
 HINT_CHARS = 300
-"""How much of each kept line is searched: the markers come early in the line."""
+"""How much of each end of a long kept line is searched: a traceback's message starts its
+line, a structured log line's message may come after a long prefix or before a long tail."""
 
 _TLS_TRUST = (
     b"certificate verify failed",

@@ -221,14 +221,17 @@ class StdioTransport(Link):
 
     def _exit_cause(self, returncode: int) -> str:
         cause = f"the server process {describe_returncode(returncode)}"
-        hint = hint_for(self._stderr_tail) if self._stderr_tail else None
+        # A server that was killed did not die of what its stderr said.
+        hint = hint_for(self._stderr_tail) if self._stderr_tail and returncode > 0 else None
         return cause if hint is None else f"{cause}; {hint}"
 
     def _keep(self, line: bytes) -> None:
-        """Keep the start of ``line`` among the last few, for :func:`hint_for` at exit."""
+        """Keep ``line``'s ends among the last few, for :func:`hint_for` at exit."""
         if self._stderr_tail is None:
             self._stderr_tail = deque(maxlen=HINT_LINES)
-        self._stderr_tail.append(line[:HINT_CHARS])
+        if len(line) > 2 * HINT_CHARS:
+            line = line[:HINT_CHARS] + b" ... " + line[-HINT_CHARS:]
+        self._stderr_tail.append(line)
 
     async def _read_stdout(
         self, process: Any, to_session: MemoryObjectSendStream[SessionMessage | Exception]

@@ -148,6 +148,8 @@ async def test_exit_before_the_handshake_is_an_exited_start_error(raw_server: Pa
         "ssl.SSLCertVerificationError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
         "failed: unable to get local issuer certificate (_ssl.c:1006)",  # Python's ssl
         "Error: self-signed certificate in certificate chain",  # Node
+        # A structured log line whose message comes after a long prefix.
+        '{"at": "' + "x" * 700 + '", "msg": "httpx.ConnectError: certificate verify failed"}',
     ],
 )
 async def test_an_untrusted_certificate_on_stderr_names_the_remedy_in_the_cause(said: str) -> None:
@@ -163,6 +165,16 @@ async def test_an_untrusted_certificate_on_stderr_names_the_remedy_in_the_cause(
     assert "exited with code 2" in cause
     assert "untrusted TLS certificate" in cause and '"SSL_CERT_FILE": "${SSL_CERT_FILE}"' in cause
     assert said not in cause  # advice, never the server's own words
+
+
+async def test_a_killed_server_gets_no_certificate_advice() -> None:
+    said = "error: invalid peer certificate: UnknownIssuer"
+    script = f"import os, sys; sys.stderr.write({said + chr(10)!r}); os.kill(os.getpid(), 9)"
+    spec = StdioSpec(name="tls", command=sys.executable, args=("-c", script), timeouts=FAST)
+    _send, receive = trio.open_memory_channel[Envelope](1)
+    with pytest.raises(StartError) as caught:
+        await run_worker(spec, receive)
+    assert str(caught.value).endswith("the server process was killed by SIGKILL")
 
 
 async def test_missing_command_is_a_config_start_error() -> None:
