@@ -183,7 +183,7 @@ two sides. Recovery / that start was 0.972, 1.011, 1.052, 1.100 and 1.085 in fiv
 run, and 1.163 in a full run on a loaded machine (cold starts of 38 ms against 25-30 ms): the
 restart path adds little or nothing to a start; what the figure measures is mostly how
 mcpvisor's start differs from the raw SDK's (`setpriv`'s exec, the safe environment, the
-catalog). A stdio exit now waits up to 50 ms for the server's last stderr bytes when it
+catalog). A stdio exit now waits up to 250 ms for the server's last stderr bytes when it
 exited with an error code (they may name a remedy, see `mcpvisor/workers/hints.py`); a killed
 server does not wait. Scenario 4 in eight alternating runs, before and after: 1.58-1.81 and
 1.59-1.81 ms.

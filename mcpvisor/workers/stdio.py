@@ -48,10 +48,8 @@ from mcpvisor.workers.stderr_log import (
 _log = library_logger()
 
 _EXIT_STATUS_GRACE = 0.25
-"""How long to wait for the exit status (or the last stdout bytes) once the other has arrived."""
-
-_STDERR_GRACE = 0.05
-"""How long an exit waits for the last stderr bytes, which may name a remedy (see hints)."""
+"""How long to wait for the exit status (or the last stdout or, after a failing exit, stderr
+bytes, which may name a remedy: see hints) once the other has arrived."""
 
 _STDERR_DRAIN = 0.2
 """How long teardown waits for the last stderr bytes after the process group is dead."""
@@ -201,7 +199,7 @@ class StdioTransport(Link):
                 # A failing server's last stderr line may name a remedy (see hints). A process
                 # that exited has closed stderr too; a grandchild holding it open must not
                 # delay the restart, and a killed one said nothing worth the wait.
-                with trio.move_on_after(_STDERR_GRACE):
+                with trio.move_on_after(_EXIT_STATUS_GRACE):
                     await self._stderr_done.wait()
             kind, cause = "exited", self._exit_cause(self.returncode)
         if self._closing or not self._declare(kind, cause):
