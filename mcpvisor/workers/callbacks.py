@@ -375,7 +375,7 @@ class SessionCallbacks:
             answering[0] += 1
         try:
             with trio.move_on_after(timeout) as scope:
-                result = await call(handler, hctx)
+                result = await awaited(call(handler, hctx))
         except HandlerNotAsync as error:
             self.log.error(
                 "server.handler_not_async", what=kind, returned=error.returned, routed=is_routed
@@ -410,21 +410,20 @@ class SessionCallbacks:
     async def _sampling(
         self, ctx: ClientRequestContext, params: types.CreateMessageRequestParams
     ) -> types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData:
-        async def call(handler: Any, hctx: HandlerContext) -> Any:
-            return await awaited(handler(hctx, params))
-
         result: Any = await self._answer(
-            "sampling", ctx, call, (types.CreateMessageResult, types.CreateMessageResultWithTools)
+            "sampling",
+            ctx,
+            lambda handler, hctx: handler(hctx, params),
+            (types.CreateMessageResult, types.CreateMessageResultWithTools),
         )
         return result  # type: ignore[no-any-return]
 
     async def _elicitation(
         self, ctx: ClientRequestContext, params: types.ElicitRequestParams
     ) -> types.ElicitResult | types.ErrorData:
-        async def call(handler: Any, hctx: HandlerContext) -> Any:
-            return await awaited(handler(hctx, params))
-
-        result: Any = await self._answer("elicitation", ctx, call, (types.ElicitResult,))
+        result: Any = await self._answer(
+            "elicitation", ctx, lambda handler, hctx: handler(hctx, params), (types.ElicitResult,)
+        )
         return result  # type: ignore[no-any-return]
 
     async def _list_roots(

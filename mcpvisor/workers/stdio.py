@@ -194,7 +194,7 @@ class StdioTransport(Link):
             # An exit status says more than "stdout closed"; it usually follows within ms.
             with trio.move_on_after(_EXIT_STATUS_GRACE):
                 await self._exited.wait()
-        if self._exited.is_set() and self.returncode is not None and kind != "protocol":
+        if self._exited.is_set() and self.returncode is not None:
             if self.returncode > 0 and not self._stderr_done.is_set():
                 # A failing server's last stderr line may name a remedy (see hints). A process
                 # that exited has closed stderr too; a grandchild holding it open must not
@@ -215,7 +215,10 @@ class StdioTransport(Link):
         # Let the reader deliver what the server wrote before it exited.
         with trio.move_on_after(_EXIT_STATUS_GRACE):
             await self._stdout_done.wait()
-        await self._lose("exited", self._exit_cause(returncode), to_session)
+        # _lose replaces this cause with one that carries any hint (see _exit_cause).
+        await self._lose(
+            "exited", f"the server process {describe_returncode(returncode)}", to_session
+        )
 
     def _exit_cause(self, returncode: int) -> str:
         cause = f"the server process {describe_returncode(returncode)}"
