@@ -121,10 +121,26 @@ def killpg(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+def _stat(pid: int | str) -> tuple[int, int] | None:
+    """``(parent pid, process group)`` of one live (non-zombie) process, else None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            raw = stat.read()
+    except OSError:
+        return None
+    # Fields after the parenthesised command name: state, ppid, pgrp, ...
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    if len(fields) > 2 and fields[0] != b"Z":
+        return int(fields[1]), int(fields[2])
+    return None
+
+
 def _live_processes() -> dict[int, tuple[int, int]]:
     """``pid -> (parent pid, process group)`` of every live (non-zombie) process.
 
-    Empty where /proc is missing.
+    Empty where /proc is missing. It reads every process's ``stat``, which the kernel
+    assembles on each read (~25 us a process on a small VM), so callers avoid it where a
+    narrower question has an answer.
     """
     found: dict[int, tuple[int, int]] = {}
     try:
@@ -132,17 +148,10 @@ def _live_processes() -> dict[int, tuple[int, int]]:
     except OSError:
         return found
     for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                raw = stat.read()
-        except OSError:
-            continue
-        # Fields after the parenthesised command name: state, ppid, pgrp, ...
-        fields = raw[raw.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and fields[0] != b"Z":
-            found[int(entry)] = (int(fields[1]), int(fields[2]))
+        if entry.isdigit():
+            stat = _stat(entry)
+            if stat is not None:
+                found[int(entry)] = stat
     return found
 
 
@@ -151,9 +160,46 @@ def _live_group_members(pgid: int) -> list[int]:
     return [pid for pid, (_, group) in _live_processes().items() if group == pgid]
 
 
-def _parents() -> dict[int, int]:
-    """Parent pid of every live (non-zombie) process."""
-    return {pid: parent for pid, (parent, _) in _live_processes().items()}
+def _group_exists(pgid: int) -> bool:
+    """Whether any process (a zombie included) is still in group ``pgid``: one syscall."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@functools.cache
+def _has_children_files() -> bool:
+    """Whether the kernel lists each thread's children in /proc (``CONFIG_PROC_CHILDREN``)."""
+    me = os.getpid()
+    return os.path.exists(f"/proc/{me}/task/{me}/children")
+
+
+def _children_from_task_files(pid: int) -> list[int]:
+    """Children of ``pid``, from the ``children`` file of each of its threads."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as children:
+                found.extend(int(child) for child in children.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def _children_from_a_scan() -> Callable[[int], list[int]]:
+    """Children by parent, from one scan of every process (kernels without the files)."""
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in _live_processes().items():
+        children.setdefault(parent, []).append(pid)
+    return lambda pid: children.get(pid, [])
 
 
 def pin_descendants(root: int) -> list[int]:
@@ -163,25 +209,28 @@ def pin_descendants(root: int) -> list[int]:
     that automation servers launch); killing the process group misses them, and once the
     server is dead they are re-parented out of reach. A pidfd names exactly one process, so
     the helpers can be killed later without risking a pid that was reused meanwhile.
+
+    The tree is walked through each process's ``/proc/<pid>/task/<tid>/children`` where the
+    kernel has them, so the work grows with the server's own tree, not with every process on
+    the host; else from one scan of them all.
     """
     pidfd_open = getattr(os, "pidfd_open", None)
     if pidfd_open is None:  # pragma: no cover - not Linux
         return []
-    parents = _parents()
-    children: dict[int, list[int]] = {}
-    for pid, parent in parents.items():
-        children.setdefault(parent, []).append(pid)
+    children_of = _children_from_task_files if _has_children_files() else _children_from_a_scan()
     pinned: list[int] = []
     frontier = [root]
     while frontier:
-        for pid in children.get(frontier.pop(), []):
+        parent = frontier.pop()
+        for pid in children_of(parent):
             frontier.append(pid)
             try:
                 pidfd: int = pidfd_open(pid)
             except OSError:
                 continue
             # Opened after /proc was read: keep it only if it is still the same process.
-            if _parents().get(pid) == parents[pid]:
+            stat = _stat(pid)
+            if stat is not None and stat[0] == parent:
                 pinned.append(pidfd)
             else:
                 os.close(pidfd)
@@ -199,7 +248,10 @@ async def await_group_death(pgid: int, timeout: float) -> None:
     if pidfd_open is None:  # pragma: no cover - not Linux
         return
     deadline = trio.current_time() + timeout
-    for pid in _live_group_members(pgid):
+    # Usually the group is already empty, and one syscall says so; a scan reads all of /proc.
+    if not _group_exists(pgid):
+        return
+    for pid in await trio.to_thread.run_sync(_live_group_members, pgid):
         try:
             pidfd: int = pidfd_open(pid)
         except OSError:

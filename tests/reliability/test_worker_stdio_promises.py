@@ -21,7 +21,7 @@ import trio
 from mcp.shared.exceptions import MCPError
 
 from mcpvisor.specs import StdioSpec, Timeouts
-from mcpvisor.workers import RequestInterruptedError, WorkerHooks
+from mcpvisor.workers import RequestInterruptedError, WorkerHooks, process_tree
 from mcpvisor.workers.stdio import sniff_id
 from tests.conftest import SERVERS
 from tests.workers.worker_helpers import FAST, running
@@ -189,7 +189,14 @@ async def test_a_double_forked_daemon_is_killed_at_teardown(procs: Any) -> None:
     assert not procs.pid_alive(daemon)
 
 
-async def test_descendants_are_found_recursively(procs: Any) -> None:
+@pytest.mark.parametrize("walk", ["task files", "one scan"])
+async def test_descendants_are_found_recursively(
+    procs: Any, walk: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if walk == "one scan":  # a kernel without CONFIG_PROC_CHILDREN
+        monkeypatch.setattr(process_tree, "_has_children_files", lambda: False)
+    elif not process_tree._has_children_files():
+        pytest.skip("this kernel does not list each thread's children in /proc")
     async with running(bad()) as worker:
         chain = [
             int(pid)
