@@ -395,9 +395,13 @@ class StdioTransport(Link):
         """Stop the process group; see the class docstring. Idempotent."""
         with trio.CancelScope(shield=True):
             start = trio.current_time()
-            # Before stdin closes: a child that exits cleanly would orphan its helpers.
-            # /proc scans take ~25 us per process on the machine: off the event loop.
-            pinned = await trio.to_thread.run_sync(self._pin_all, process)
+            # Before stdin closes: a child that exits cleanly would orphan its helpers. A child
+            # already dead has nothing left below it, and the token scan after the SIGKILL
+            # below finds what it daemonized. /proc scans take ~10-25 us per process on the
+            # host: off the event loop.
+            pinned = []
+            if process.returncode is None:
+                pinned = await trio.to_thread.run_sync(self._pin_all, process)
             try:
                 await self._stop_pinned(process, start, pinned)
             finally:
@@ -405,8 +409,7 @@ class StdioTransport(Link):
                     os.close(pidfd)
 
     def _pin_all(self, process: Any) -> list[int]:
-        pinned = pin_descendants(process.pid) if process.returncode is None else []
-        return pinned + pin_marked(self._token)
+        return pin_descendants(process.pid) + pin_marked(self._token)
 
     async def _stop_pinned(self, process: Any, start: float, pinned: list[int]) -> None:
         if process.stdin is not None:

@@ -211,6 +211,40 @@ async def test_descendants_are_found_recursively(
     assert not any(procs.pid_alive(pid) for pid in chain)
 
 
+async def test_a_server_without_helpers_is_torn_down_without_reading_all_of_proc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each full scan reads every process's stat on the host (~25 us each): a host with
+    # thousands of processes would pay that at every restart, partly on the event loop.
+    if not process_tree._has_children_files():
+        pytest.skip("this kernel does not list each thread's children in /proc")
+    scans: list[str] = []
+    scan, marked = process_tree._live_processes, process_tree._marked
+
+    def counted_scan() -> dict[int, tuple[int, int]]:
+        scans.append("stat")
+        return scan()
+
+    def counted_marked(mark: bytes, only: tuple[int, ...] | None = None) -> list[int]:
+        if only is None:
+            scans.append("environ")
+        return marked(mark, only)
+
+    monkeypatch.setattr(process_tree, "_live_processes", counted_scan)
+    monkeypatch.setattr(process_tree, "_marked", counted_marked)
+    async with running(bad()) as worker:
+        pass
+    assert (await worker.wait_exit()).kind == "stopped"
+    # Before stdin closes and after the SIGKILL: a daemon may double-fork in the grace time.
+    assert scans == ["environ", "environ"]
+    scans.clear()
+    async with running(bad()) as worker:
+        os.kill(worker.pid, signal.SIGKILL)
+        assert (await worker.wait_exit()).kind == "abnormal"
+    # Already dead: only the scan after the SIGKILL is left to do.
+    assert scans == ["environ"]
+
+
 async def test_teardown_sends_sigterm_before_sigkill(tmp_path: Path) -> None:
     marker = tmp_path / "terminated"
     # Lingering after stdin's end, it waits out half of `shutdown` before the SIGTERM; the
