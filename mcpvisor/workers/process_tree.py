@@ -121,8 +121,8 @@ def killpg(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _stat(pid: int | str) -> tuple[int, int] | None:
-    """``(parent pid, process group)`` of one live (non-zombie) process, else None."""
+def _stat(pid: int | str) -> tuple[bytes, int, int] | None:
+    """``(state, parent pid, process group)`` of one process, else None (it is gone)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             raw = stat.read()
@@ -130,19 +130,19 @@ def _stat(pid: int | str) -> tuple[int, int] | None:
         return None
     # Fields after the parenthesised command name: state, ppid, pgrp, ...
     fields = raw[raw.rfind(b")") + 2 :].split()
-    if len(fields) > 2 and fields[0] != b"Z":
-        return int(fields[1]), int(fields[2])
-    return None
+    if len(fields) < 3:
+        return None
+    return fields[0], int(fields[1]), int(fields[2])
 
 
-def _live_processes() -> dict[int, tuple[int, int]]:
-    """``pid -> (parent pid, process group)`` of every live (non-zombie) process.
+def _scan() -> dict[int, tuple[bytes, int, int]]:
+    """``pid -> (state, parent pid, process group)`` of every process, zombies included.
 
     Empty where /proc is missing. It reads every process's ``stat``, which the kernel
     assembles on each read (~25 us a process on a small VM), so callers avoid it where a
     narrower question has an answer.
     """
-    found: dict[int, tuple[int, int]] = {}
+    found: dict[int, tuple[bytes, int, int]] = {}
     try:
         entries = os.listdir("/proc")
     except OSError:
@@ -153,6 +153,11 @@ def _live_processes() -> dict[int, tuple[int, int]]:
             if stat is not None:
                 found[int(entry)] = stat
     return found
+
+
+def _live_processes() -> dict[int, tuple[int, int]]:
+    """``pid -> (parent pid, process group)`` of every live (non-zombie) process."""
+    return {pid: (ppid, pgrp) for pid, (state, ppid, pgrp) in _scan().items() if state != b"Z"}
 
 
 def _live_group_members(pgid: int) -> list[int]:
@@ -197,13 +202,13 @@ def _children_from_task_files(pid: int) -> list[int]:
 def _children_from_a_scan() -> Callable[[int], list[int]]:
     """Children by parent, from one scan of every process (kernels without the files)."""
     children: dict[int, list[int]] = {}
-    for pid, (parent, _) in _live_processes().items():
+    for pid, (_, parent, _) in _scan().items():
         children.setdefault(parent, []).append(pid)
     return lambda pid: children.get(pid, [])
 
 
 def pin_descendants(root: int) -> list[int]:
-    """Pidfds of every live process below ``root``, including any that left its group.
+    """Pidfds of the processes below ``root``, including any that left its group.
 
     A server may start helpers in sessions of their own (Node's ``detached: true``, browsers
     that automation servers launch); killing the process group misses them, and once the
@@ -212,29 +217,56 @@ def pin_descendants(root: int) -> list[int]:
 
     The tree is walked through each process's ``/proc/<pid>/task/<tid>/children`` where the
     kernel has them, so the work grows with the server's own tree, not with every process on
-    the host; else from one scan of them all.
+    the host; else from one scan of them all. The kernel may skip an entry of a children file
+    when another child leaves while it is read, so a parent whose listed children did not all
+    check out is looked up in a scan as well. Best effort, like any walk of /proc: a process
+    that forks as it is walked may finish its fork after the walk.
     """
     pidfd_open = getattr(os, "pidfd_open", None)
     if pidfd_open is None:  # pragma: no cover - not Linux
         return []
-    children_of = _children_from_task_files if _has_children_files() else _children_from_a_scan()
+    scanned: Callable[[int], list[int]] | None = None
+    if not _has_children_files():
+        scanned = _children_from_a_scan()
     pinned: list[int] = []
+    seen = {root}
     frontier = [root]
     while frontier:
         parent = frontier.pop()
-        for pid in children_of(parent):
-            frontier.append(pid)
-            try:
-                pidfd: int = pidfd_open(pid)
-            except OSError:
+        listed = scanned(parent) if scanned is not None else _children_from_task_files(parent)
+        departed = False
+        for pid in listed:
+            if pid in seen:
                 continue
-            # Opened after /proc was read: keep it only if it is still the same process.
-            stat = _stat(pid)
-            if stat is not None and stat[0] == parent:
-                pinned.append(pidfd)
+            seen.add(pid)
+            if _pin_child(pidfd_open, pid, parent, pinned):
+                frontier.append(pid)
             else:
-                os.close(pidfd)
+                departed = True
+        if departed and scanned is None:
+            scanned = _children_from_a_scan()
+            for pid in scanned(parent):
+                if pid not in seen:
+                    seen.add(pid)
+                    if _pin_child(pidfd_open, pid, parent, pinned):
+                        frontier.append(pid)
     return pinned
+
+
+def _pin_child(pidfd_open: Callable[[int], int], pid: int, parent: int, pinned: list[int]) -> bool:
+    """Pin ``pid`` if it is still ``parent``'s child; say whether it was."""
+    try:
+        pidfd = pidfd_open(pid)
+    except OSError:
+        return False
+    # Opened after /proc was read: keep it only if it is still the same process. A zombie is
+    # kept too: a process whose first thread exited shows as one while its other threads run.
+    stat = _stat(pid)
+    if stat is not None and stat[1] == parent:
+        pinned.append(pidfd)
+        return True
+    os.close(pidfd)
+    return False
 
 
 async def await_group_death(pgid: int, timeout: float) -> None:

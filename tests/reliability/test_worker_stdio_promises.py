@@ -219,9 +219,9 @@ async def test_a_server_without_helpers_is_torn_down_without_reading_all_of_proc
     if not process_tree._has_children_files():
         pytest.skip("this kernel does not list each thread's children in /proc")
     scans: list[str] = []
-    scan, marked = process_tree._live_processes, process_tree._marked
+    scan, marked = process_tree._scan, process_tree._marked
 
-    def counted_scan() -> dict[int, tuple[int, int]]:
+    def counted_scan() -> dict[int, tuple[bytes, int, int]]:
         scans.append("stat")
         return scan()
 
@@ -230,7 +230,7 @@ async def test_a_server_without_helpers_is_torn_down_without_reading_all_of_proc
             scans.append("environ")
         return marked(mark, only)
 
-    monkeypatch.setattr(process_tree, "_live_processes", counted_scan)
+    monkeypatch.setattr(process_tree, "_scan", counted_scan)
     monkeypatch.setattr(process_tree, "_marked", counted_marked)
     async with running(bad()) as worker:
         pass
