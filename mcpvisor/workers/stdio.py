@@ -402,6 +402,10 @@ class StdioTransport(Link):
             pinned = []
             if process.returncode is None:
                 pinned = await trio.to_thread.run_sync(self._pin_all, process)
+            else:
+                # Its loss was just published: let the subscribers hear it before the
+                # teardown's own syscalls take the loop.
+                await trio.lowlevel.checkpoint()
             try:
                 await self._stop_pinned(process, start, pinned)
             finally:
