@@ -37,11 +37,58 @@ TLS_TRUST_HINT = (
 )
 
 
+_NPM = (b"npm error ", b"npm err! ")
+"""How npm starts each line of an error, today and before npm 10."""
+
+
+def _npm(*codes: bytes) -> tuple[bytes, ...]:
+    return tuple(prefix + b"code " + code for prefix in _NPM for code in codes)
+
+
+_NOT_IN_REGISTRY = (
+    *_npm(b"e404", b"etarget"),
+    b"was not found in the package registry",
+    b"because there is no version of",
+)
+"""How npm (``npx``) and uv (``uvx``) say the package or version asked for is not there."""
+
+NOT_IN_REGISTRY_HINT = (
+    "its stderr reported that the package it runs, or the version asked for, is not in the "
+    "registry: check the package's name and version in the server's command and args (a "
+    "private registry also needs its settings and credentials passed through the server's "
+    "env: npm_config_registry, UV_INDEX_URL)"
+)
+
+_NETWORK = (
+    *_npm(b"enotfound", b"eai_again", b"econnrefused", b"econnreset", b"etimedout"),
+    *(prefix + b"network" for prefix in _NPM),
+    b"error sending request for url",
+    b"temporary failure in name resolution",
+    b"getaddrinfo enotfound",
+    b"getaddrinfo eai_again",
+)
+"""How npm, uv (reqwest) and name resolution say a download could not reach its host."""
+
+NETWORK_HINT = (
+    "its stderr reported a failed network connection (npx and uvx download the server when it "
+    "starts): behind a proxy, pass it through the server's env "
+    '("HTTPS_PROXY": "${HTTPS_PROXY}"); a stdio server sees only the variables its spec sets. '
+    "Without network access, install the server ahead of time and run it without the launcher"
+)
+
+_HINTS = (
+    (_TLS_TRUST, TLS_TRUST_HINT),
+    (_NOT_IN_REGISTRY, NOT_IN_REGISTRY_HINT),
+    (_NETWORK, NETWORK_HINT),
+)
+"""Most specific first: npm reports an untrusted certificate as a network error too."""
+
+
 def hint_for(lines: Iterable[bytes]) -> str | None:
     """The advice a server's last stderr lines call for, if they show a failure with a known
     remedy. Searched once, at exit, so a chatty server's stderr costs nothing per line."""
-    for line in lines:
-        lowered = line.lower()
-        if any(marker in lowered for marker in _TLS_TRUST):
-            return TLS_TRUST_HINT
+    lowered = [line.lower() for line in lines]
+    for markers, hint in _HINTS:
+        if any(marker in line for line in lowered for marker in markers):
+            return hint
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from mcpvisor.workers import (
     RequestInterruptedError,
     StartError,
     WorkerHooks,
+    hints,
     run_worker,
 )
 
@@ -165,6 +167,103 @@ async def test_an_untrusted_certificate_on_stderr_names_the_remedy_in_the_cause(
     assert "exited with code 2" in cause
     assert "untrusted TLS certificate" in cause and '"SSL_CERT_FILE": "${SSL_CERT_FILE}"' in cause
     assert said not in cause  # advice, never the server's own words
+
+
+# What npx and uvx printed on this machine, for a package that does not exist and for a
+# registry they could not reach (each line as they wrote it).
+_NPM_404 = [
+    "npm error code E404",
+    "npm error 404 Not Found - GET https://registry.npmjs.org/@nope%2fzzz-987",
+    "npm error 404  The requested resource '@nope/zzz-987@*' could not be found or you do not "
+    "have permission to access it.",
+    "npm error A complete log of this run can be found in: /root/.npm/_logs/x-debug-0.log",
+]
+_UV_NOT_FOUND = [
+    "error: No solution found when resolving tool dependencies",
+    "  cause: Because mcp-server-zzz was not found in the package registry and you require "
+    "mcp-server-zzz, we can conclude that your requirements are unsatisfiable.",
+]
+_NPM_OFFLINE = [
+    "npm error code ENOTFOUND",
+    "npm error syscall getaddrinfo",
+    "npm error network request to https://registry.npmjs.org/zzz failed, reason: getaddrinfo "
+    "ENOTFOUND registry.npmjs.org",
+    "npm error network This is a problem related to network connectivity.",
+]
+_NPM_REFUSED = [
+    "npm error code ECONNREFUSED",
+    "npm error FetchError: request to https://registry.npmjs.org/zzz failed, reason: connect "
+    "ECONNREFUSED 127.0.0.1:9",
+    "npm error     at ClientRequest.<anonymous> (/usr/lib/node_modules/npm/index.js:130:14)",
+]
+_UV_OFFLINE = [
+    "error: Request failed after 3 retries in 9.4s",
+    "  cause: Failed to fetch: https://pypi.org/simple/zzz/",
+    "  cause: error sending request for url (https://pypi.org/simple/zzz/)",
+    "  cause: client error (Connect)",
+    "  cause: dns error",
+]
+_NPM_UNTRUSTED = [  # npm also calls this a network error; the certificate is the remedy
+    "npm error code SELF_SIGNED_CERT_IN_CHAIN",
+    "npm error errno SELF_SIGNED_CERT_IN_CHAIN",
+    "npm error request to https://registry.npmjs.org/zzz failed, reason: self-signed "
+    "certificate in certificate chain",
+    "npm error network This is a problem related to network connectivity.",
+]
+
+
+async def _start_cause(lines: list[str], code: int = 1) -> str:
+    text = "\n".join(lines) + "\n"
+    script = f"import sys; sys.stderr.write({text!r}); sys.exit({code})"
+    spec = StdioSpec(name="npx", command=sys.executable, args=("-c", script), timeouts=FAST)
+    _send, receive = trio.open_memory_channel[Envelope](1)
+    with pytest.raises(StartError) as caught:
+        await run_worker(spec, receive)
+    return caught.value.cause
+
+
+@pytest.mark.parametrize(
+    ("said", "hint"),
+    [
+        (_NPM_404, hints.NOT_IN_REGISTRY_HINT),
+        (_UV_NOT_FOUND, hints.NOT_IN_REGISTRY_HINT),
+        (_NPM_OFFLINE, hints.NETWORK_HINT),
+        (_NPM_REFUSED, hints.NETWORK_HINT),
+        (_UV_OFFLINE, hints.NETWORK_HINT),
+        (_NPM_UNTRUSTED, hints.TLS_TRUST_HINT),
+    ],
+    ids=["npm 404", "uv not found", "npm offline", "npm refused", "uv offline", "npm cert"],
+)
+async def test_a_launcher_that_could_not_fetch_its_server_names_the_remedy(
+    said: list[str], hint: str
+) -> None:
+    cause = await _start_cause(said)
+    assert cause == f"the server process exited with code 1; {hint}"
+
+
+async def test_a_server_that_failed_for_its_own_reasons_gets_no_advice() -> None:
+    said = ["Traceback (most recent call last):", "ValueError: no API key in MY_SERVER_KEY"]
+    assert await _start_cause(said) == "the server process exited with code 1"
+
+
+@pytest.mark.skipif(shutil.which("uvx") is None, reason="uvx is not installed")
+async def test_uvx_of_a_package_that_does_not_exist_says_to_check_its_name() -> None:
+    # What the other hints advise, so that only the package's absence is left to report.
+    passed = ("SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "https_proxy", "UV_INDEX_URL")
+    spec = StdioSpec(
+        name="nope",
+        command="uvx",
+        args=("mcpvisor-test-no-such-package-zzz-987",),
+        env={name: os.environ[name] for name in passed if name in os.environ},
+        timeouts=Timeouts(connect=60, initialize=60, probe_interval=None),
+    )
+    _send, receive = trio.open_memory_channel[Envelope](1)
+    with pytest.raises(StartError) as caught:
+        await run_worker(spec, receive)
+    cause = caught.value.cause
+    if hints.NETWORK_HINT in cause or hints.TLS_TRUST_HINT in cause:
+        pytest.skip(f"PyPI is unreachable from this machine ({cause})")
+    assert cause.endswith(hints.NOT_IN_REGISTRY_HINT), cause
 
 
 async def test_a_killed_server_gets_no_certificate_advice() -> None:
