@@ -18,7 +18,8 @@ Semantics, in OTP's terms:
   STOPPED instead, as OTP never restarts it; a sibling already FAILED joins the group's restart
   (its own timer no longer matters and it is not counted again); DROPPED and STOPPED siblings
   stay as they are. One timer, armed on the failed server, brings the whole set back: when it
-  fires, every member still waiting on it gets ``StartServer`` in declared order.
+  fires, every member still waiting on it gets ``StartServer`` in declared order. (The runtime
+  starts each one once its stopped session has ended, as OTP restarts a terminated child.)
 - **Intensity.** Every entry into FAILED is one restart, counted at the moment it is decided.
   A restart that would make more than ``max_restarts`` restarts in the closed window
   ``[at - within, at]`` is not made: a restart exactly ``within`` seconds earlier still counts,

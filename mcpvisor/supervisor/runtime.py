@@ -177,6 +177,9 @@ class _Slot:
     queue: Mailbox[Envelope] | None = None
     scope: trio.CancelScope | None = None
     worker_done: trio.Event = attrs.Factory(_set_event)
+    released: trio.Event = attrs.Factory(_set_event)
+    """Set once the current worker's server can no longer clash with a new one: its session
+    was lost (the server died or hung up) or its worker has finished tearing down."""
     ready: Ready | None = None
     _changed: trio.Event | None = None
     timer: trio.CancelScope | None = None
@@ -500,6 +503,7 @@ class Supervisor:
 
     def _start_worker(self, name: str) -> None:
         slot = self._slots[name]
+        previous = slot.released
         self._stop_worker(slot, "the server is restarting")
         slot.generation += 1
         # A caller that finds every serving task busy hands its envelope over at once (the
@@ -508,8 +512,15 @@ class Supervisor:
         slot.send = slot.queue = mailbox
         slot.scope = trio.CancelScope()
         slot.worker_done = trio.Event()
+        slot.released = trio.Event()
         self._spawn(
-            self._worker_task, name, slot, slot.generation, mailbox, slot.scope, slot.worker_done
+            self._worker_task,
+            name,
+            slot,
+            slot.generation,
+            mailbox,
+            slot.scope,
+            (slot.worker_done, slot.released, previous),
         )
 
     def _stop_worker(self, slot: _Slot, cause: str) -> None:
@@ -567,12 +578,16 @@ class Supervisor:
         generation: int,
         receive: Mailbox[Envelope],
         scope: trio.CancelScope,
-        done: trio.Event,
+        events: tuple[trio.Event, trio.Event, trio.Event],
     ) -> None:
+        """Run one worker; ``events`` are its done and released events and the previous
+        worker's released event, which it waits for first (see :meth:`_await_previous`)."""
+        done, released, previous = events
         report = _Report(self, name, generation)
         hooks = WorkerHooks(on_catalog=report.on_catalog, on_lost=report.on_lost)
         try:
             with scope:
+                await self._await_previous(name, slot, previous)
                 try:
                     exit = await run_worker(
                         slot.spec,
@@ -601,7 +616,21 @@ class Supervisor:
             # and its failure must not become the host's.
             log.debug("worker.stopped_with_error", server=name, exc_info=True)
         finally:
+            released.set()
             done.set()
+
+    @staticmethod
+    async def _await_previous(name: str, slot: _Slot, previous: trio.Event) -> None:
+        """Start only once the server's previous session has ended, as OTP restarts a child
+        only after it terminated: a server stopped for a restart (its group's, a reload's,
+        ``restart``) would otherwise run twice at once and could lose a port, a lock or a file
+        to its old self. A session lost because its server died or hung up ends at once; the
+        wait is bounded, as the old worker's teardown is, by ``timeouts.shutdown``."""
+        if previous.is_set():
+            return
+        log.debug("server.waiting_for_previous", server=name)
+        with trio.move_on_after(slot.spec.timeouts.shutdown + 1.0):
+            await previous.wait()
 
     def _exit_input(self, name: str, generation: int, kind: str, cause: str) -> Input:
         slot = self._slots.get(name)
@@ -634,6 +663,8 @@ class Supervisor:
         slot = self._slots.get(name)
         if slot is None or slot.generation != generation or self._closing:
             return
+        # Nothing left to clash with: a replacement may start while this one tears down.
+        slot.released.set()
         now = trio.current_time()
         inp: Input = Exited(name, now, "normal" if kind == "normal" else "abnormal", cause)
         self._report(name, generation, inp, worker_answers=True)

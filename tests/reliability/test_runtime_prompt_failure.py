@@ -106,13 +106,19 @@ async def test_a_restart_fails_in_flight_callers_at_once_and_serves_the_queued_o
             assert client.status().servers["alpha"].state is not mv.ServerState.ACTIVE
             await trio.testing.wait_all_tasks_blocked()
             assert a.teardowns_done == 0, "the old session is still closing"
-            # The new session started while the old one closes, and took the queued calls.
-            assert a.sessions == 2 and a.calls == IN_FLIGHT + min(QUEUED, IN_FLIGHT)
             interrupted = dict(callers.outcomes)
             assert len(interrupted) == IN_FLIGHT
             for result, at in interrupted.values():
                 assert isinstance(result, mv.RequestInterruptedError) and result.sent
                 assert at - moment < 1.0
+            # The new session waits for the old one to end (never two at once), but no longer
+            # than the shutdown bound (5 s) this session overstays; then it takes the queue.
+            assert a.sessions == 1
+            await until(client, state_is("alpha", mv.ServerState.ACTIVE))
+            assert 5.0 <= trio.current_time() - moment < 10.0
+            assert a.sessions == 2 and a.teardowns_done == 0
+            await trio.testing.wait_all_tasks_blocked()
+            assert a.calls == IN_FLIGHT + min(QUEUED, IN_FLIGHT)
             a.release.set()
         served = [r for r, _ in callers.outcomes.values() if not isinstance(r, BaseException)]
         assert len(served) == QUEUED

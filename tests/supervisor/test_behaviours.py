@@ -120,6 +120,31 @@ async def test_a_group_strategy_takes_effect_in_the_runtime(
         assert all(f.live == 1 for f in fakes.values())
 
 
+async def test_a_group_restart_starts_a_sibling_only_once_its_old_session_ended(
+    autojump_clock: Any,
+) -> None:
+    # OTP restarts a child only after it terminated: two sessions of one server at once could
+    # fight over a port, a lock or a file.
+    fakes = {name: FakeServer(name) for name in ("a", "b", "c")}
+    fakes["b"].slow_teardown = 1.0  # within its shutdown bound (5 s)
+    spec = mv.SupervisorSpec(
+        servers=[f.spec(restart=QUICK, group="g") for f in fakes.values()],
+        groups={"g": "one_for_all"},
+    )
+    async with mv.open_supervisor(spec) as client:
+        fakes["a"].crash()
+        await until(
+            client,
+            lambda s: (
+                s.servers["b"].restarts == 1
+                and all(x.state is mv.ServerState.ACTIVE for x in s.servers.values())
+            ),
+        )
+        b = fakes["b"]
+        assert (b.sessions, b.teardowns_started, b.teardowns_done) == (2, 1, 1)
+        assert fakes["a"].sessions == fakes["c"].sessions == 2
+
+
 # ---- list changes and escalation reach subscribers -----------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,53 @@ async def test_a_call_queued_behind_a_busy_worker_still_ends_at_its_deadline() -
             assert caught.value.timeout == 0.5
             await client.restart("files")
         assert len(errors) == 1
+
+
+BAD_SERVER = RAW_SERVER.parent / "bad_server.py"
+
+
+async def test_a_restarted_server_never_runs_twice_at_once() -> None:
+    # It ignores SIGTERM and lingers after stdin closes, so its teardown takes all of
+    # `shutdown`: the new process must not start before the old one is gone.
+    slow = mv.Timeouts(connect=10, initialize=20, request=20, shutdown=1, probe_interval=None)
+    spec = mv.SupervisorSpec(
+        servers=[raw("slow", "--linger", "--ignore-sigterm", script=BAD_SERVER, timeouts=slow)]
+    )
+    async with mv.open_supervisor(spec) as client:
+        old = client.status().servers["slow"].pid
+        assert old is not None and alive(old)
+        await client.restart("slow")
+        status = await until(
+            client,
+            lambda s: (
+                s.servers["slow"].state is mv.ServerState.ACTIVE
+                and s.servers["slow"].pid not in (None, old)
+            ),
+        )
+        assert not alive(old)
+        assert status.servers["slow"].pid is not None and alive(status.servers["slow"].pid)
+
+
+async def test_a_crashed_server_restarts_without_waiting_for_its_teardown() -> None:
+    # Its process is dead, so nothing can clash: the replacement spawns while it tears down.
+    spec = mv.SupervisorSpec(servers=[raw("files")])
+
+    def active_with_new_pid(old: int | None) -> Callable[[mv.SupervisorStatus], bool]:
+        def ready(status: mv.SupervisorStatus) -> bool:
+            server = status.servers["files"]
+            return server.state is mv.ServerState.ACTIVE and server.pid not in (None, old)
+
+        return ready
+
+    with structlog.testing.capture_logs() as logs:
+        async with mv.open_supervisor(spec) as client:
+            first = client.status().servers["files"].pid
+            assert first is not None
+            os.kill(first, signal.SIGKILL)
+            second = (await until(client, active_with_new_pid(first))).servers["files"].pid
+            assert not [entry for entry in logs if entry["event"] == "server.waiting_for_previous"]
+            await client.restart("files")
+            await until(client, active_with_new_pid(second))
+    waits = [entry for entry in logs if entry["event"] == "server.waiting_for_previous"]
+    # The manual restart of the live server waited for its old session.
+    assert len(waits) == 1
