@@ -177,9 +177,9 @@ class _Slot:
     queue: Mailbox[Envelope] | None = None
     scope: trio.CancelScope | None = None
     worker_done: trio.Event = attrs.Factory(_set_event)
-    released: trio.Event = attrs.Factory(_set_event)
-    """Set once the current worker's server can no longer clash with a new one: its session
-    was lost (the server died or hung up) or its worker has finished tearing down."""
+    lost: bool = False
+    """The current worker's session was lost (its server died or hung up): nothing is left to
+    clash with a new session, so the next start need not wait for ``worker_done``."""
     ready: Ready | None = None
     _changed: trio.Event | None = None
     timer: trio.CancelScope | None = None
@@ -503,7 +503,7 @@ class Supervisor:
 
     def _start_worker(self, name: str) -> None:
         slot = self._slots[name]
-        previous = slot.released
+        previous = None if slot.lost else slot.worker_done
         self._stop_worker(slot, "the server is restarting")
         slot.generation += 1
         # A caller that finds every serving task busy hands its envelope over at once (the
@@ -512,7 +512,7 @@ class Supervisor:
         slot.send = slot.queue = mailbox
         slot.scope = trio.CancelScope()
         slot.worker_done = trio.Event()
-        slot.released = trio.Event()
+        slot.lost = False
         self._spawn(
             self._worker_task,
             name,
@@ -520,7 +520,8 @@ class Supervisor:
             slot.generation,
             mailbox,
             slot.scope,
-            (slot.worker_done, slot.released, previous),
+            slot.worker_done,
+            previous,
         )
 
     def _stop_worker(self, slot: _Slot, cause: str) -> None:
@@ -578,16 +579,18 @@ class Supervisor:
         generation: int,
         receive: Mailbox[Envelope],
         scope: trio.CancelScope,
-        events: tuple[trio.Event, trio.Event, trio.Event],
+        done: trio.Event,
+        previous: trio.Event | None,
     ) -> None:
-        """Run one worker; ``events`` are its done and released events and the previous
-        worker's released event, which it waits for first (see :meth:`_await_previous`)."""
-        done, released, previous = events
+        """Run one worker, once ``previous`` (the worker it replaces, unless that one's
+        session was lost) is done: see :meth:`_await_previous`."""
         report = _Report(self, name, generation)
         hooks = WorkerHooks(on_catalog=report.on_catalog, on_lost=report.on_lost)
         try:
             with scope:
-                await self._await_previous(name, slot, previous)
+                if previous is not None:
+                    await self._await_previous(name, slot, previous)
+                    previous = None  # an idle worker keeps nothing of the one before it
                 try:
                     exit = await run_worker(
                         slot.spec,
@@ -616,7 +619,6 @@ class Supervisor:
             # and its failure must not become the host's.
             log.debug("worker.stopped_with_error", server=name, exc_info=True)
         finally:
-            released.set()
             done.set()
 
     @staticmethod
@@ -664,7 +666,7 @@ class Supervisor:
         if slot is None or slot.generation != generation or self._closing:
             return
         # Nothing left to clash with: a replacement may start while this one tears down.
-        slot.released.set()
+        slot.lost = True
         now = trio.current_time()
         inp: Input = Exited(name, now, "normal" if kind == "normal" else "abnormal", cause)
         self._report(name, generation, inp, worker_answers=True)
