@@ -341,11 +341,10 @@ class _Recording:
     proxy, which forwards to the global one once set) the global one is looked up again at
     most once a second until it can record (a global provider, once set, is never replaced),
     so hooks built before the host installs its SDK start recording within a second of it.
-    Until then
-    a request skips the span, the context it would make current and every instrument, which
-    would all be no-ops (a no-op span has the same span context as the current one). Asking
-    the API each time would cost more than that: with no provider set, its look-up of an
-    unset environment variable raises and catches a ``KeyError``.
+    Until then a request skips the span, the context it would make current and every
+    instrument, which would all be no-ops (a no-op span has the same span context as the
+    current one). Asking the API each time would cost more than that: with no provider set,
+    its look-up of an unset environment variable raises and catches a ``KeyError``.
     """
 
     __slots__ = ("_current", "_due", "_records")

@@ -155,14 +155,9 @@ def _scan() -> dict[int, tuple[bytes, int, int]]:
     return found
 
 
-def _live_processes() -> dict[int, tuple[int, int]]:
-    """``pid -> (parent pid, process group)`` of every live (non-zombie) process."""
-    return {pid: (ppid, pgrp) for pid, (state, ppid, pgrp) in _scan().items() if state != b"Z"}
-
-
 def _live_group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes in process group ``pgid``."""
-    return [pid for pid, (_, group) in _live_processes().items() if group == pgid]
+    return [pid for pid, (state, _, group) in _scan().items() if group == pgid and state != b"Z"]
 
 
 def _group_exists(pgid: int) -> bool:
@@ -172,7 +167,7 @@ def _group_exists(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # its members belong to another user, but they exist
     return True
 
 
@@ -225,31 +220,30 @@ def pin_descendants(root: int) -> list[int]:
     pidfd_open = getattr(os, "pidfd_open", None)
     if pidfd_open is None:  # pragma: no cover - not Linux
         return []
-    scanned: Callable[[int], list[int]] | None = None
-    if not _has_children_files():
-        scanned = _children_from_a_scan()
+    scanned = None if _has_children_files() else _children_from_a_scan()
     pinned: list[int] = []
     seen = {root}
     frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        listed = scanned(parent) if scanned is not None else _children_from_task_files(parent)
+
+    def take(parent: int, listed: list[int]) -> bool:
+        """Pin and walk ``parent``'s children not seen yet; say whether any had left."""
         departed = False
         for pid in listed:
-            if pid in seen:
-                continue
-            seen.add(pid)
-            if _pin_child(pidfd_open, pid, parent, pinned):
-                frontier.append(pid)
-            else:
-                departed = True
-        if departed and scanned is None:
+            if pid not in seen:
+                seen.add(pid)
+                if _pin_child(pidfd_open, pid, parent, pinned):
+                    frontier.append(pid)
+                else:
+                    departed = True
+        return departed
+
+    while frontier:
+        parent = frontier.pop()
+        if scanned is not None:
+            take(parent, scanned(parent))
+        elif take(parent, _children_from_task_files(parent)):
             scanned = _children_from_a_scan()
-            for pid in scanned(parent):
-                if pid not in seen:
-                    seen.add(pid)
-                    if _pin_child(pidfd_open, pid, parent, pinned):
-                        frontier.append(pid)
+            take(parent, scanned(parent))
     return pinned
 
 
