@@ -417,8 +417,9 @@ class SupervisorClient:
         """Restart ``name`` now, skipping backoff; not counted against its restart budget.
 
         Requests in flight on the old session fail at once (reads are retried on the new one).
-        The new session starts once the old one has ended, within ``timeouts.shutdown``, so
-        the server never runs twice at once; queued requests wait for it.
+        The new session starts once the old one has ended (a wait bounded by the old session's
+        ``timeouts.shutdown`` plus a second), so the server never runs twice at once; queued
+        requests wait for it.
         """
         self._runtime.control("restart", name)
         await trio.lowlevel.checkpoint()

@@ -178,8 +178,11 @@ class _Slot:
     scope: trio.CancelScope | None = None
     worker_done: trio.Event = attrs.Factory(_set_event)
     lost: bool = False
-    """The current worker's session was lost (its server died or hung up): nothing is left to
-    clash with a new session, so the next start need not wait for ``worker_done``."""
+    """The current worker's session was lost and nothing of its server still runs here (it
+    was killed outright, or it is remote): the next start need not wait for ``worker_done``."""
+    worker_shutdown: float = 0.0
+    """``timeouts.shutdown`` of the spec the current worker runs: it bounds that worker's
+    teardown even after a reload has replaced ``spec``."""
     ready: Ready | None = None
     _changed: trio.Event | None = None
     timer: trio.CancelScope | None = None
@@ -222,8 +225,8 @@ class _Report:
     def on_catalog(self, catalog: Catalog, parts: frozenset[CatalogPart]) -> None:
         self._supervisor._on_catalog(self._name, self._generation, catalog, parts)
 
-    def on_lost(self, cause: str, kind: str) -> None:
-        self._supervisor._on_lost(self._name, self._generation, cause, kind)
+    def on_lost(self, cause: str, kind: str, gone: bool) -> None:
+        self._supervisor._on_lost(self._name, self._generation, cause, kind, gone)
 
 
 def _outcome(error: BaseException | None) -> RequestOutcome:
@@ -504,6 +507,8 @@ class Supervisor:
     def _start_worker(self, name: str) -> None:
         slot = self._slots[name]
         previous = None if slot.lost else slot.worker_done
+        # The outgoing worker's teardown ends within its own spec's shutdown bound.
+        until = trio.current_time() + slot.worker_shutdown + 1.0
         self._stop_worker(slot, "the server is restarting")
         slot.generation += 1
         # A caller that finds every serving task busy hands its envelope over at once (the
@@ -513,6 +518,7 @@ class Supervisor:
         slot.scope = trio.CancelScope()
         slot.worker_done = trio.Event()
         slot.lost = False
+        slot.worker_shutdown = slot.spec.timeouts.shutdown
         self._spawn(
             self._worker_task,
             name,
@@ -522,6 +528,7 @@ class Supervisor:
             slot.scope,
             slot.worker_done,
             previous,
+            until,
         )
 
     def _stop_worker(self, slot: _Slot, cause: str) -> None:
@@ -581,15 +588,18 @@ class Supervisor:
         scope: trio.CancelScope,
         done: trio.Event,
         previous: trio.Event | None,
+        until: float,
     ) -> None:
-        """Run one worker, once ``previous`` (the worker it replaces, unless that one's
-        session was lost) is done: see :meth:`_await_previous`."""
+        """Run one worker, once ``previous`` (the worker it replaces, unless nothing of that
+        one's server still runs) is done or ``until`` has passed: see :meth:`_await_previous`.
+        ``done`` is set only once ``previous`` is too (or ``until`` passed), even when this
+        worker is cancelled while it waits, so the next worker waits for both."""
         report = _Report(self, name, generation)
         hooks = WorkerHooks(on_catalog=report.on_catalog, on_lost=report.on_lost)
         try:
             with scope:
                 if previous is not None:
-                    await self._await_previous(name, slot, previous)
+                    await self._await_previous(name, previous, until)
                     previous = None  # an idle worker keeps nothing of the one before it
                 try:
                     exit = await run_worker(
@@ -619,20 +629,26 @@ class Supervisor:
             # and its failure must not become the host's.
             log.debug("worker.stopped_with_error", server=name, exc_info=True)
         finally:
+            if previous is not None and not previous.is_set():
+                with trio.CancelScope(deadline=until, shield=True):
+                    await previous.wait()
             done.set()
 
     @staticmethod
-    async def _await_previous(name: str, slot: _Slot, previous: trio.Event) -> None:
+    async def _await_previous(name: str, previous: trio.Event, until: float) -> None:
         """Start only once the server's previous session has ended, as OTP restarts a child
         only after it terminated: a server stopped for a restart (its group's, a reload's,
-        ``restart``) would otherwise run twice at once and could lose a port, a lock or a file
-        to its old self. A session lost because its server died or hung up ends at once; the
-        wait is bounded, as the old worker's teardown is, by ``timeouts.shutdown``."""
+        ``restart``), or one that hung or closed its pipes, would otherwise run twice at once
+        and could lose a port, a lock or a file to its old self. Only a session whose server
+        is already gone (:meth:`_on_lost`) is not waited for. The wait is bounded, as the old
+        worker's teardown is, by its spec's ``timeouts.shutdown`` (plus a second)."""
         if previous.is_set():
             return
         log.debug("server.waiting_for_previous", server=name)
-        with trio.move_on_after(slot.spec.timeouts.shutdown + 1.0):
+        with trio.move_on_at(until):
             await previous.wait()
+        if not previous.is_set():
+            log.warning("server.previous_overstayed", server=name)
 
     def _exit_input(self, name: str, generation: int, kind: str, cause: str) -> Input:
         slot = self._slots.get(name)
@@ -656,17 +672,19 @@ class Supervisor:
         except CommandRefusedError:
             log.debug("server.stale_input", server=name, input=type(inp).__name__)
 
-    def _on_lost(self, name: str, generation: int, cause: str, kind: str) -> None:
+    def _on_lost(self, name: str, generation: int, cause: str, kind: str, gone: bool) -> None:
         """The worker knows its session is gone: tell the core now, not after teardown.
 
         The old worker is detached (its eventual exit is ignored) and goes on tearing down
-        while the core's decision (a restart, perhaps at once) is carried out.
+        while the core's decision is carried out: a restart starts at once if ``gone`` (the
+        link's :meth:`~mcpvisor.workers.link.Link.server_gone`), else once that teardown ends.
         """
         slot = self._slots.get(name)
         if slot is None or slot.generation != generation or self._closing:
             return
-        # Nothing left to clash with: a replacement may start while this one tears down.
-        slot.lost = True
+        # With nothing of the server left running, a replacement may start while this one
+        # tears down; otherwise it waits for the teardown (see _await_previous).
+        slot.lost = gone
         now = trio.current_time()
         inp: Input = Exited(name, now, "normal" if kind == "normal" else "abnormal", cause)
         self._report(name, generation, inp, worker_answers=True)

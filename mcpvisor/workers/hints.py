@@ -67,13 +67,14 @@ _NETWORK = (
     b"getaddrinfo enotfound",
     b"getaddrinfo eai_again",
 )
-"""How npm, uv (reqwest) and name resolution say a download could not reach its host."""
+"""How npm, uv (reqwest) and name resolution say a connection could not reach its host."""
 
 NETWORK_HINT = (
-    "its stderr reported a failed network connection (npx and uvx download the server when it "
-    "starts): behind a proxy, pass it through the server's env "
-    '("HTTPS_PROXY": "${HTTPS_PROXY}"); a stdio server sees only the variables its spec sets. '
-    "Without network access, install the server ahead of time and run it without the launcher"
+    "its stderr reported a failed network connection (the server's own, or its download: npx "
+    "and uvx fetch the server when it starts): behind a proxy, pass it through the server's "
+    'env ("HTTPS_PROXY": "${HTTPS_PROXY}"); a stdio server sees only the variables its spec '
+    "sets. Without network access, install the server ahead of time and run it without the "
+    "launcher"
 )
 
 _HINTS = (

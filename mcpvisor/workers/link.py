@@ -38,6 +38,13 @@ class Link:
         self.pid: int | None = None
         self.on_lost: Callable[[Link], None] | None = None
 
+    def server_gone(self) -> bool:
+        """Whether nothing of the server still runs on this host, so that a new session of it
+        cannot clash with this one's leftovers (a port, a lock, a file). A remote server never
+        ran here, nor does an in-process one outlive its session; a process may (see
+        :class:`~mcpvisor.workers.stdio.StdioTransport`)."""
+        return True
+
     def _declare(self, kind: LostKind, cause: str) -> bool:
         if self.lost:
             return False

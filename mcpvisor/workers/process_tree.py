@@ -160,7 +160,7 @@ def _live_group_members(pgid: int) -> list[int]:
     return [pid for pid, (state, _, group) in _scan().items() if group == pgid and state != b"Z"]
 
 
-def _group_exists(pgid: int) -> bool:
+def group_exists(pgid: int) -> bool:
     """Whether any process (a zombie included) is still in group ``pgid``: one syscall."""
     try:
         os.killpg(pgid, 0)
@@ -275,7 +275,7 @@ async def await_group_death(pgid: int, timeout: float) -> None:
         return
     deadline = trio.current_time() + timeout
     # Usually the group is already empty, and one syscall says so; a scan reads all of /proc.
-    if not _group_exists(pgid):
+    if not group_exists(pgid):
         return
     for pid in await trio.to_thread.run_sync(_live_group_members, pgid):
         try:

@@ -64,16 +64,19 @@ class WorkerHooks:
       the new catalog and the parts that were refetched, even when nothing differs, so a relay
       can pass it on. (The check a ``listen`` subscription makes of its own accord reports
       only a difference.)
-    - ``on_lost(cause, kind)``: as soon as the worker knows the session is gone, before
+    - ``on_lost(cause, kind, gone)``: as soon as the worker knows the session is gone, before
       teardown starts, so the owner can act at once: synchronously when the HTTP session
       expired or probes failed; when the link was lost, once the calls in flight have taken
       the answers the transport had already read (a scheduler pass or two), so an owner that
       fails outstanding requests then cannot beat an answer. Queued envelopes have been failed
-      as unsent by then. The :class:`WorkerExit` returned later carries the same kind and
-      cause. Not called when the owner stopped the worker.
+      as unsent by then. ``gone`` says whether nothing of the server still runs on this host
+      (a process that was killed outright, a remote or in-process server): only then may a
+      new session start before this one's teardown ends without meeting the old one's port,
+      lock or files. The :class:`WorkerExit` returned later carries the same kind and cause.
+      Not called when the owner stopped the worker.
 
     A hook that raises is logged and otherwise ignored.
     """
 
     on_catalog: Callable[[Catalog, frozenset[CatalogPart]], None] | None = None
-    on_lost: Callable[[str, LossKind], None] | None = None
+    on_lost: Callable[[str, LossKind, bool], None] | None = None

@@ -143,7 +143,7 @@ class Serving:
         self.reported = True
         if exit.kind != "stopped" and self.hooks.on_lost is not None:
             try:
-                self.hooks.on_lost(exit.cause, exit.kind)
+                self.hooks.on_lost(exit.cause, exit.kind, self.link.server_gone())
             except Exception:
                 self.log.exception("server.hook_failed", hook="on_lost")
 

@@ -32,6 +32,7 @@ from mcpvisor.workers.link import Link, LostKind
 from mcpvisor.workers.process_tree import (
     SESSION_TOKEN_VAR,
     await_group_death,
+    group_exists,
     killpg,
     new_session_token,
     pin_descendants,
@@ -153,6 +154,13 @@ class StdioTransport(Link):
     ) -> bool | None:
         assert self._cm is not None
         return await self._cm.__aexit__(exc_type, exc_val, exc_tb)
+
+    def server_gone(self) -> bool:
+        """The child has exited and been reaped, and nothing is left in its process group: a
+        server killed outright. One that hung, closed its stdout or stopped reading its stdin
+        may still hold what a new session needs, and so may the helpers a dead launcher (``npm
+        exec``, ``uvx``) leaves in its group, until teardown has killed them."""
+        return self._exited.is_set() and (self.pid is None or not group_exists(self.pid))
 
     @asynccontextmanager
     async def _run(self) -> AsyncIterator[TransportStreams]:

@@ -154,23 +154,48 @@ async def test_a_signal_reads_as_a_sentence() -> None:
 
 
 async def test_on_lost_comes_before_teardown_with_the_exit_verdict() -> None:
-    lost: list[tuple[str, str, bool]] = []
+    lost: list[tuple[str, str, bool, bool]] = []
     holder: list[Any] = []
 
-    def on_lost(cause: str, kind: str) -> None:
-        lost.append((cause, kind, holder[0].exited.is_set()))
+    def on_lost(cause: str, kind: str, gone: bool) -> None:
+        lost.append((cause, kind, gone, holder[0].exited.is_set()))
 
     async with running(bad(), hooks=WorkerHooks(on_lost=on_lost)) as worker:
         holder.append(worker)
         os.kill(worker.pid, signal.SIGKILL)
         exit = await worker.wait_exit()
-    assert lost == [(exit.cause, exit.kind, False)]
+    # Killed outright: nothing of it is left to clash with a new session.
+    assert lost == [(exit.cause, exit.kind, True, False)]
     assert exit.kind == "abnormal"
+
+
+async def test_on_lost_says_a_server_that_closed_its_stdout_is_not_gone() -> None:
+    # It still runs, and may hold what a new session needs until teardown kills it.
+    lost: list[tuple[str, bool]] = []
+    hooks = WorkerHooks(on_lost=lambda cause, kind, gone: lost.append((cause, gone)))
+    async with running(bad(), hooks=hooks) as worker:
+        worker.submit("call_tool", name="close_stdout")
+        exit = await worker.wait_exit()
+    assert lost == [(exit.cause, False)]
+
+
+async def test_on_lost_says_a_dead_launcher_whose_child_runs_on_is_not_gone() -> None:
+    # As `npm exec` killed under its node child: the server itself lives on in the group.
+    # (A shell's background job reads /dev/null unless its stdin is passed on explicitly.)
+    script = f"exec 3<&0; {sys.executable} {BAD} <&3 3<&- & wait"
+    spec = StdioSpec(name="bad", command="sh", args=("-c", script), timeouts=FAST)
+    lost: list[tuple[str, bool]] = []
+    hooks = WorkerHooks(on_lost=lambda cause, kind, gone: lost.append((cause, gone)))
+    async with running(spec, hooks=hooks) as worker:
+        os.kill(worker.pid, signal.SIGKILL)
+        exit = await worker.wait_exit()
+    assert exit.cause == "the server process was killed by SIGKILL"
+    assert lost == [(exit.cause, False)]
 
 
 async def test_on_lost_is_not_called_when_the_owner_stops_the_worker() -> None:
     lost: list[str] = []
-    async with running(bad(), hooks=WorkerHooks(on_lost=lambda c, k: lost.append(c))) as worker:
+    async with running(bad(), hooks=WorkerHooks(on_lost=lambda c, k, g: lost.append(c))) as worker:
         pass
     assert (await worker.wait_exit()).kind == "stopped"
     assert lost == []
@@ -211,7 +236,7 @@ async def test_descendants_are_found_recursively(
     assert not any(procs.pid_alive(pid) for pid in chain)
 
 
-async def test_a_server_without_helpers_is_torn_down_without_reading_all_of_proc(
+async def test_a_server_without_helpers_is_torn_down_without_a_full_stat_scan(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Each full scan reads every process's stat on the host (~25 us each): a host with

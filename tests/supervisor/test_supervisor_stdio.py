@@ -7,6 +7,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog.testing
@@ -309,3 +310,78 @@ async def test_a_crashed_server_restarts_without_waiting_for_its_teardown() -> N
     waits = [entry for entry in logs if entry["event"] == "server.waiting_for_previous"]
     # The manual restart of the live server waited for its old session.
     assert len(waits) == 1
+
+
+def lingering(name: str, *flags: str, shutdown: float = 1.0, **timeouts: Any) -> mv.StdioSpec:
+    """A server that ignores SIGTERM and lingers after stdin closes: its teardown takes all
+    of ``shutdown``, so a replacement that does not wait for it overlaps it."""
+    bound = mv.Timeouts(
+        connect=10,
+        initialize=20,
+        request=20,
+        shutdown=shutdown,
+        **{"probe_interval": None, **timeouts},
+    )
+    return raw(name, "--linger", "--ignore-sigterm", *flags, script=BAD_SERVER, timeouts=bound)
+
+
+def replaced(name: str, old: int) -> Callable[[mv.SupervisorStatus], bool]:
+    def ready(status: mv.SupervisorStatus) -> bool:
+        server = status.servers[name]
+        return server.state is mv.ServerState.ACTIVE and server.pid not in (None, old)
+
+    return ready
+
+
+@pytest.mark.parametrize("how", ["probes fail", "stdout closed"])
+async def test_a_server_lost_while_still_running_is_replaced_only_once_it_is_gone(how: str) -> None:
+    # A hung server, or one that closed its stdout, still holds its port, lock or files:
+    # its crash is reported at once, but the new process waits for the old one's teardown.
+    if how == "probes fail":
+        spec = lingering("s", "--ping-pattern", "d", probe_interval=0.2, probe_timeout=0.2)
+    else:
+        spec = lingering("s")
+    async with (
+        mv.open_supervisor(mv.SupervisorSpec(servers=[spec])) as client,
+        client.subscribe() as events,
+    ):
+        old = client.status().servers["s"].pid
+        assert old is not None
+        if how == "stdout closed":
+            with pytest.raises(mv.RequestInterruptedError):
+                await client.call_tool("s", "close_stdout", {})
+        with trio.fail_after(30):
+            async for event in events:
+                if isinstance(event, mv.LifecycleEvent) and event.new is mv.ServerState.FAILED:
+                    break
+        assert alive(old)
+        await until(client, replaced("s", old))
+        assert not alive(old)
+
+
+async def test_a_replacement_stopped_while_it_waits_passes_the_wait_on() -> None:
+    async with mv.open_supervisor(mv.SupervisorSpec(servers=[lingering("s")])) as client:
+        old = client.status().servers["s"].pid
+        assert old is not None
+        with structlog.testing.capture_logs() as logs:
+            await client.restart("s")
+            await until(
+                client, lambda _: any(e["event"] == "server.waiting_for_previous" for e in logs)
+            )
+            await client.stop("s")
+            await client.revive("s")
+            await until(client, replaced("s", old))
+        assert not alive(old)
+
+
+async def test_a_reload_that_shortens_shutdown_waits_out_the_old_bound() -> None:
+    # The old session tears down within its own (longer) bound; the new one waits for it.
+    async with mv.open_supervisor(
+        mv.SupervisorSpec(servers=[lingering("s", shutdown=3.0)])
+    ) as client:
+        old = client.status().servers["s"].pid
+        assert old is not None
+        report = await client.reconfigure(mv.SupervisorSpec(servers=[lingering("s", shutdown=0.2)]))
+        assert report.restarted == ("s",)
+        await until(client, replaced("s", old))
+        assert not alive(old)

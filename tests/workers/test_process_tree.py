@@ -84,7 +84,7 @@ async def test_the_wait_for_a_dead_group_reads_no_process_list(
     family: tuple[subprocess.Popen[bytes], list[int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     parent, children = family
-    assert process_tree._group_exists(parent.pid)
+    assert process_tree.group_exists(parent.pid)
     assert process_tree._live_group_members(parent.pid) == [parent.pid]
     parent.kill()
     parent.wait()
@@ -99,7 +99,7 @@ async def test_the_wait_for_a_dead_group_reads_no_process_list(
         await process_tree.await_group_death(parent.pid, 30)
     assert scans == []
     # The children left the group at birth: the group's end says nothing about them.
-    assert not process_tree._group_exists(parent.pid)
+    assert not process_tree.group_exists(parent.pid)
     assert all(process_tree._stat(pid) is not None for pid in children)
 
 
