@@ -19,7 +19,7 @@ from mcp_types import CONNECTION_CLOSED
 
 from mcpvisor.specs import Timeouts
 from mcpvisor.workers.operations import Probe
-from mcpvisor.workers.remote import HttpStatusLog, is_session_gone
+from mcpvisor.workers.remote import HttpStatusLog
 from mcpvisor.workers.reports import Ready
 
 _PROBE = Probe()
@@ -37,7 +37,7 @@ async def probe_once(
         try:
             await _PROBE.perform(client, ready)
         except MCPError as error:
-            if http is not None and is_session_gone(error):
+            if http is not None and http.says_session_gone(error):
                 raise
             if error.code == CONNECTION_CLOSED:
                 return "the connection is closed"

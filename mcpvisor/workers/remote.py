@@ -9,6 +9,8 @@ which status the server gave.
 
 from __future__ import annotations
 
+import json
+
 import attrs
 import httpx2
 from mcp.shared.exceptions import MCPError
@@ -23,14 +25,13 @@ _SESSION_GONE = ("session not found", "session terminated", "no valid session", 
 """How servers say they no longer know a session id (the SDK's, TypeScript's, Starlette's)."""
 
 
-def is_session_gone(error: MCPError) -> bool:
-    """Whether ``error`` says the server no longer knows this HTTP session (it restarted).
+_ERROR_BODY_BYTES = 65536
+"""The most of an error response's body read to learn what the server said."""
 
-    Judged by the message alone: the TypeScript SDK answers with code -32000, which is also
-    the code the Python SDK uses for a closed connection.
-    """
-    message = error.error.message.lower()
-    return any(text in message for text in _SESSION_GONE)
+
+def _names_a_gone_session(text: str) -> bool:
+    lowered = text.lower()
+    return any(words in lowered for words in _SESSION_GONE)
 
 
 @attrs.define
@@ -39,16 +40,66 @@ class HttpStatusLog:
 
     Installed as an httpx response hook; ``failures`` only grows, so a caller compares it
     before and after a request to learn whether that request met an HTTP failure.
+
+    ``session_gone`` keeps what the server said (unredacted) when it answered a request on
+    this session with 400 or 404 and words that say it does not know the session. The SDK
+    passes such an answer on only when its body is a JSON-RPC error with an ``id``; the
+    TypeScript SDK's ("Bad Request: No valid session ID provided", after a restart) has none,
+    and reaches the worker as the SDK's stand-in message, which says nothing of the session.
     """
 
     failures: int = 0
     last: str | None = None
+    session_gone: str | None = None
 
     async def on_response(self, response: httpx2.Response) -> None:
-        if response.request.method == "POST" and response.status_code >= 400:
-            self.failures += 1
-            reason = response.reason_phrase
-            self.last = f"HTTP {response.status_code}" + (f" {reason}" if reason else "")
+        if response.request.method != "POST" or response.status_code < 400:
+            return
+        self.failures += 1
+        reason = response.reason_phrase
+        self.last = f"HTTP {response.status_code}" + (f" {reason}" if reason else "")
+        if (
+            response.status_code in (400, 404)
+            and self.session_gone is None
+            and "mcp-session-id" in response.request.headers
+        ):
+            said = await _said_in(response)
+            if said is not None and _names_a_gone_session(said):
+                self.session_gone = said
+
+    def says_session_gone(self, error: MCPError) -> bool:
+        """Whether ``error``, or the HTTP answer it may stand for, says the server no longer
+        knows this session (it restarted). Judged by the words alone: the TypeScript SDK
+        answers with code -32000, which is also the Python SDK's code for a closed connection.
+        """
+        return self.session_gone is not None or _names_a_gone_session(error.error.message)
+
+
+async def _said_in(response: httpx2.Response) -> str | None:
+    """The message of an error response's body: a JSON-RPC error's, else the text itself.
+
+    Read only when the body is known to be small or is JSON (what the SDK reads anyway); the
+    read content stays on the response for the SDK.
+    """
+    kind = response.headers.get("content-type", "").lower()
+    try:
+        size = int(response.headers.get("content-length", ""))
+    except ValueError:
+        size = None
+    if (size is None or size > _ERROR_BODY_BYTES) and not kind.startswith("application/json"):
+        return None
+    try:
+        body = await response.aread()
+    except httpx2.HTTPError:
+        return None
+    text = body[:_ERROR_BODY_BYTES].decode(errors="replace")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) else text
 
 
 def http_client(spec: HttpSpec, status_log: HttpStatusLog) -> httpx2.AsyncClient:

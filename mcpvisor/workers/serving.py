@@ -27,7 +27,7 @@ from mcpvisor.workers.errors import RequestInterruptedError, RequestTimeoutError
 from mcpvisor.workers.health import probe_loop
 from mcpvisor.workers.link import Link
 from mcpvisor.workers.refresh import CatalogKeeper
-from mcpvisor.workers.remote import HttpStatusLog, is_session_gone
+from mcpvisor.workers.remote import HttpStatusLog
 from mcpvisor.workers.reports import ExitKind, Ready, WorkerExit, WorkerHooks
 from mcpvisor.workers.requests import Envelope, Inbox
 
@@ -360,7 +360,7 @@ class Serving:
         return spent
 
     def _on_mcp_error(self, envelope: Envelope, error: MCPError) -> None:
-        if self.http is not None and is_session_gone(error):
+        if self.http is not None and self.http.says_session_gone(error):
             self._session_gone(error)
         elif error.code == CONNECTION_CLOSED:
             # The link's own verdict (with the exit status) is usually in by now.
@@ -395,6 +395,8 @@ class Serving:
 
     def _session_gone(self, error: MCPError) -> None:
         said = self.server_text(error)
+        if self.http is not None and self.http.session_gone is not None:
+            said = self.redact(self.http.session_gone)[:500]
         if self.http is not None and self.http.last is not None:
             said = f"{self.http.last}: {said}"
         self._finish(

@@ -52,7 +52,11 @@ async def until_count(server: HttpServer, method: str, count: int) -> None:
 
 @pytest.mark.parametrize(
     ("mode", "said"),
-    [("gone400", "No valid session ID"), ("gone404", "Session not found")],
+    [
+        ("gone400", "No valid session ID"),
+        ("gone400_no_id", "No valid session ID"),
+        ("gone404", "Session not found"),
+    ],
 )
 async def test_a_lost_session_in_any_form_ends_the_session_at_the_next_call(
     mode: str, said: str
@@ -68,7 +72,7 @@ async def test_a_lost_session_in_any_form_ends_the_session_at_the_next_call(
     assert caught.value.cause == exit.cause
 
 
-@pytest.mark.parametrize("mode", ["gone400", "gone404"])
+@pytest.mark.parametrize("mode", ["gone400", "gone400_no_id", "gone404"])
 async def test_a_lost_session_is_noticed_by_the_probes_while_idle(mode: str) -> None:
     async with raw_http_server(RAW_HTTP) as server, running(spec_for(server, PROBING)) as worker:
         await server.control(mode)
@@ -138,12 +142,13 @@ async def test_a_failed_start_names_the_http_status(status: int, reason: str) ->
     assert "sk-live-header-secret" not in repr(logs) + str(caught.value)
 
 
-async def test_a_session_error_that_echoes_the_token_is_redacted() -> None:
+@pytest.mark.parametrize("mode", ["gone400", "gone400_no_id"])
+async def test_a_session_error_that_echoes_the_token_is_redacted(mode: str) -> None:
     with structlog.testing.capture_logs() as logs:
         async with raw_http_server(RAW_HTTP, "--echo-auth") as server:
             spec = spec_for(server, headers={"Authorization": TOKEN})
             async with running(spec) as worker:
-                await server.control("gone400")
+                await server.control(mode)
                 with trio.fail_after(30), pytest.raises(RequestInterruptedError) as caught:
                     await worker.call("call_tool", name="echo", arguments={"text": "b"})
                 exit = await worker.wait_exit()

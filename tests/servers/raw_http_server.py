@@ -9,6 +9,8 @@ every later MCP request is answered, to play a proxy or a restarted server:
 - ``status:<code>``: answer with HTTP ``<code>`` and a plain-text body (a proxy's 502, a 401).
 - ``gone400``: HTTP 400 with the TypeScript SDK's JSON-RPC error "Bad Request: No valid session
   ID provided", as a restarted server answers an old session id.
+- ``gone400_no_id``: the same error as the TypeScript SDK's server-everything sends it, with no
+  ``id`` key, which the SDK does not pass on (it stands in "Server returned an error response").
 - ``gone404``: HTTP 404 with a JSON-RPC error "Session not found".
 - ``ping_error``: answer ``ping`` with a JSON-RPC error, everything else normally.
 - ``alternate``: answer every other ``ping`` with HTTP 502, everything else normally.
@@ -63,6 +65,11 @@ async def mcp(request: Request) -> Response:
         return PlainTextResponse(text, status_code=int(mode.split(":")[1]))
     if mode == "gone400" and method != "initialize":
         return rpc_error(None, -32000, f"Bad Request: No valid session ID provided{auth}", 400)
+    if mode == "gone400_no_id" and method != "initialize":
+        said = f"Bad Request: No valid session ID provided{auth}"
+        return JSONResponse(
+            {"jsonrpc": "2.0", "error": {"code": -32000, "message": said}}, status_code=400
+        )
     if mode == "alternate" and method == "ping" and STATS[method] % 2:
         return PlainTextResponse("bad gateway", status_code=502)
     if mode == "gone404" and method != "initialize":
