@@ -5,6 +5,8 @@ behaviour it names (#12 items 1, 2 and 10).
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
 import mcp_types as types
@@ -13,7 +15,13 @@ import structlog
 import trio
 
 from mcpvisor.specs import HttpSpec, Timeouts
-from mcpvisor.workers import Envelope, RequestInterruptedError, StartError, run_worker
+from mcpvisor.workers import (
+    Envelope,
+    RequestInterruptedError,
+    StartError,
+    WorkerHooks,
+    run_worker,
+)
 from tests.conftest import MCP_SERVER, SERVERS
 from tests.workers.worker_helpers import FAST, HttpServer, http_server, raw_http_server, running
 
@@ -80,6 +88,39 @@ async def test_a_lost_session_is_noticed_by_the_probes_while_idle(mode: str) -> 
             exit = await worker.wait_exit()
     assert exit.kind == "abnormal"
     assert "no longer knows this session" in exit.cause
+
+
+async def test_a_probe_no_answer_is_a_miss_at_its_timeout_on_a_wedged_server() -> None:
+    # Cancelling a ping makes the SDK send notifications/cancelled first, shielded for up to
+    # five seconds; on a stopped server the first one's POST never ends, so from the second
+    # miss on, each came that late.
+    courtesy = 5.0
+    timeouts = Timeouts(
+        connect=10,
+        initialize=20,
+        request=20,
+        shutdown=2,
+        probe_interval=0.2,
+        probe_timeout=0.3,
+        probe_misses=2,
+    )
+    lost = trio.Event()
+    hooks = WorkerHooks(on_lost=lambda cause, kind, gone: lost.set())
+    async with raw_http_server(RAW_HTTP) as server:
+        assert server.process is not None
+        async with running(spec_for(server, timeouts), hooks=hooks) as worker:
+            os.kill(server.process.pid, signal.SIGSTOP)
+            stopped = trio.current_time()
+            try:
+                with trio.fail_after(60):
+                    await lost.wait()
+                took = trio.current_time() - stopped
+            finally:
+                os.kill(server.process.pid, signal.SIGCONT)
+            exit = await worker.wait_exit()
+    assert exit.cause == "2 consecutive health probes failed: no answer within 0.3s"
+    # Due at 1 s; waiting out the SDK's courtesy write first, at 6 s.
+    assert took < 2 * (0.2 + 0.3) + courtesy / 2
 
 
 @pytest.mark.parametrize("status", [502, 503, 401, 403, 404])
