@@ -24,6 +24,7 @@ from mcpvisor.specs import NAME_SEPARATOR
 from mcpvisor.specs.handlers import ClientHandlers
 from mcpvisor.supervisor import ServerUnavailableError, UnknownServerError
 from mcpvisor.workers.catalog import EMPTY_CATALOG, Catalog
+from mcpvisor.workers.operations import as_async_progress
 
 if TYPE_CHECKING:
     from mcp_types import (
@@ -54,7 +55,7 @@ V = TypeVar("V")
 
 class ProgressCallback(Protocol):
     """``await progress(progress, total, message)``: an asyncio coroutine function, run on the
-    host loop for each progress notification of a call."""
+    host loop for each progress notification of a call (a plain function is called there)."""
 
     async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
         """Receive one progress notification."""
@@ -100,9 +101,10 @@ class _Core:
         if callback is None:
             return None
         to_host = self.portal.to_host
+        on_host = as_async_progress(callback)
 
         async def forward(progress: float, total: float | None, message: str | None) -> None:
-            await to_host(callback, progress, total, message)
+            await to_host(on_host, progress, total, message)
 
         return forward
 
@@ -139,10 +141,11 @@ class SupervisorClient:
         """Call a tool: ``call_tool("files", "read", {...})`` or ``call_tool("files__read", {})``.
 
         Returns the SDK's ``CallToolResult`` (``is_error`` is a result, not an exception).
-        ``progress`` is an asyncio coroutine function, awaited on the host loop; ``meta`` is
-        sent as the request's ``_meta``. ``handlers`` answer the server's questions asked
-        during this call, as in the Trio handle (``unroutable`` likewise); their callables
-        are asyncio coroutine functions, awaited on the host loop.
+        ``progress`` is an asyncio coroutine function, awaited on the host loop (a plain
+        function is called there); ``meta`` is sent as the request's ``_meta``. ``handlers``
+        answer the server's questions asked during this call, as in the Trio handle
+        (``unroutable`` likewise); their callables are asyncio coroutine functions, awaited on
+        the host loop.
         """
         core = self._core
         return await core.call(

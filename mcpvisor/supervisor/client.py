@@ -112,17 +112,17 @@ class SupervisorClient:
     ) -> CallToolResult:
         """Call a tool: ``call_tool("files", "read", {...})`` or ``call_tool("files__read", {})``.
 
-        Returns the SDK's ``CallToolResult``; a result with ``is_error`` set is a result, not
-        an exception. Errors the server answers with arrive unchanged as the SDK's
-        ``MCPError``. ``progress(progress, total, message)`` receives the server's progress
-        notifications; ``meta`` is sent as the request's ``_meta``. ``handlers`` answer the
-        questions the server asks during this call (sampling, elicitation, roots) instead of
-        the server's own; see "Answering servers" in the README. Where the session cannot tell
-        which request asked (2025-era stdio, SSE, in-process), ``unroutable="isolate"`` runs
-        the call on an isolated session built with ``handlers``; ``"share"`` runs it on the
-        shared session, whose own handlers then answer over stdio and SSE (what a gateway
-        wants: no new process per call). A name without ``__`` and no arguments of its own
-        raises :class:`~mcpvisor.UsageError`.
+        Returns the SDK's ``CallToolResult``; a result with ``is_error`` set is a result, not an
+        exception. Errors the server answers with arrive unchanged as the SDK's ``MCPError``.
+        ``progress(progress, total, message)`` receives the server's progress notifications (awaited
+        if it is async; a plain function is just called); ``meta`` is sent as the request's
+        ``_meta``. ``handlers`` answer the questions the server asks during this call (sampling,
+        elicitation, roots) instead of the server's own; see "Answering servers" in the README.
+        Where the session cannot tell which request asked (2025-era stdio, SSE, in-process),
+        ``unroutable="isolate"`` runs the call on an isolated session built with ``handlers``;
+        ``"share"`` runs it on the shared session, whose own handlers then answer over stdio and SSE
+        (what a gateway wants: no new process per call). A name without ``__`` and no arguments of
+        its own raises :class:`~mcpvisor.UsageError`.
         """
         if isinstance(tool_or_arguments, str):
             server, tool = server_or_qualified, tool_or_arguments

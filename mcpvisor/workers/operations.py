@@ -10,8 +10,9 @@ Adding an operation is one class here (plus a client method): its fields, its ``
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, get_args
 
 import attrs
@@ -26,7 +27,28 @@ if TYPE_CHECKING:
     from mcpvisor.workers.reports import Ready
 
 ProgressCallback: TypeAlias = ProgressFnT
-"""``await progress(progress, total, message)`` for each progress notification of a call."""
+"""``progress(progress, total, message)`` for each progress notification of a call, awaited
+when it returns an awaitable (see :func:`as_async_progress`)."""
+
+
+def as_async_progress(fn: Callable[[float, float | None, str | None], object]) -> ProgressCallback:
+    """``fn`` as the async callback the SDK awaits. An ``async def`` is used as it is; any
+    other callable is called, and what it returns awaited only if it is awaitable, so a plain
+    function is a progress callback too rather than an error the SDK logs at every notice."""
+    if inspect.iscoroutinefunction(fn):
+        return fn  # type: ignore[return-value]
+
+    async def call(progress: float, total: float | None, message: str | None) -> None:
+        result = fn(progress, total, message)
+        if inspect.isawaitable(result):
+            await result
+
+    return call
+
+
+def _progress(value: object) -> object:
+    return as_async_progress(value) if callable(value) else value
+
 
 CacheMode: TypeAlias = Literal["use", "refresh", "bypass"]
 """How a listing treats the SDK client's response cache (see ``mcp.Client``)."""
@@ -208,7 +230,7 @@ def _check_cache_mode(_instance: object, attribute: attrs.Attribute[Any], value:
 
 def _check_progress(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and not callable(value):
-        raise UsageError(_alias(attribute), "must be an async callable")
+        raise UsageError(_alias(attribute), "must be a callable")
 
 
 @attrs.frozen
@@ -339,7 +361,7 @@ class CallTool(Operation):
     arguments: Mapping[str, Any] | None = attrs.field(default=None, converter=_arguments)
     meta: Mapping[str, Any] | None = attrs.field(default=None, converter=_meta)
     progress: ProgressCallback | None = attrs.field(
-        default=None, eq=False, validator=_check_progress
+        default=None, eq=False, converter=_progress, validator=_check_progress
     )
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,31 @@ def test_the_callers_context_variables_reach_the_trio_task(tmp_path: Path) -> No
             assert caller.get() == "nobody"
 
     run(main())
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_a_plain_progress_function_is_called_on_the_host_loop(
+    tmp_path: Path, runner: mcpvisor.aio.Runner, caplog: pytest.LogCaptureFixture
+) -> None:
+    # It ran, then awaiting its None failed: a TypeError and traceback logged per notice.
+    spec = mv.SupervisorSpec(servers=[recording_spec(tmp_path / "record")])
+
+    async def main() -> None:
+        async with mcpvisor.aio.open_supervisor(spec, runner=runner) as client:
+            arrived = asyncio.Event()
+            host = asyncio.get_running_loop()
+            heard: list[tuple[float, bool]] = []
+
+            def on_progress(value: float, total: float | None, message: str | None) -> None:
+                heard.append((value, asyncio.get_running_loop() is host))
+                arrived.set()
+
+            call = asyncio.create_task(client.call_tool("rec", "hang", {}, progress=on_progress))  # type: ignore[arg-type]
+            await arrived.wait()
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            assert heard == [(1.0, True)]
+
+    run(main())
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -385,3 +387,39 @@ async def test_a_reload_that_shortens_shutdown_waits_out_the_old_bound() -> None
         assert report.restarted == ("s",)
         await until(client, replaced("s", old))
         assert not alive(old)
+
+
+@pytest.mark.parametrize("kind", ["plain function", "returns an awaitable"])
+async def test_a_progress_callback_need_not_be_async(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The SDK awaits what it is given: a plain function ran, then the SDK logged a TypeError
+    # with its traceback at every notification.
+    reached = trio.Event()
+    heard: list[tuple[float, float | None, str | None]] = []
+
+    def plain(done: float, total: float | None, message: str | None) -> None:
+        heard.append((done, total, message))
+        reached.set()
+
+    async def later(done: float, total: float | None, message: str | None) -> None:
+        plain(done, total, message)
+
+    progress: Any = plain if kind == "plain function" else lambda *args: later(*args)
+    async with (
+        mv.open_supervisor(mv.SupervisorSpec(servers=[raw("files")])) as client,
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(partial(client.call_tool, "files", "hang", {}, progress=progress))
+        with trio.fail_after(30):
+            await reached.wait()
+        nursery.cancel_scope.cancel()
+    assert heard[0] == (0, None, None)
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+async def test_a_progress_callback_that_is_not_callable_is_refused() -> None:
+    async with mv.open_supervisor(mv.SupervisorSpec(servers=[raw("files")])) as client:
+        with pytest.raises(mv.UsageError) as caught:
+            await client.call_tool("files", "echo", {"text": "x"}, progress="loud")  # type: ignore[arg-type]
+    assert "progress" in str(caught.value) and "must be a callable" in str(caught.value)
