@@ -107,8 +107,12 @@ class WatchedTransport(Link):
         self._closing = False
 
     def _on_end(self) -> None:
+        self.lose("the server closed the connection")
+
+    def lose(self, cause: str) -> None:
+        """Declare the link lost with ``cause`` (unless it is closing, or already lost)."""
         if not self._closing:
-            self._declare("closed", "the server closed the connection")
+            self._declare("closed", cause)
 
     async def __aenter__(self) -> TransportStreams:
         read, write = await self._inner.__aenter__()

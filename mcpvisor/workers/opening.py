@@ -88,6 +88,7 @@ async def open_client(
         http = await stack.enter_async_context(http_client(spec, opening.http))
         inner = streamable_http_client(spec.url, http_client=http)
         opening.link = server = WatchedTransport(inner)
+        opening.http.on_unreachable = server.lose
     elif isinstance(spec, SseSpec):
         inner = sse_client(
             spec.url,

@@ -10,6 +10,7 @@ which status the server gave.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import attrs
 import httpx2
@@ -51,6 +52,9 @@ class HttpStatusLog:
     failures: int = 0
     last: str | None = None
     session_gone: str | None = None
+    on_unreachable: Callable[[str], None] | None = None
+    """Called with a cause when the standing GET stream cannot reconnect (see
+    :func:`http_client`): a server that died while idle is otherwise only seen by a probe."""
 
     async def on_response(self, response: httpx2.Response) -> None:
         if response.request.method != "POST" or response.status_code < 400:
@@ -102,18 +106,48 @@ async def _said_in(response: httpx2.Response) -> str | None:
     return message if isinstance(message, str) else text
 
 
+class _Watched(httpx2.AsyncBaseTransport):
+    """A transport that tells ``status_log`` when a GET cannot connect.
+
+    The SDK reopens a dropped standing GET stream once, a second later, and gives up quietly
+    if that fails: a server that died while idle left a session that looked alive, without
+    its server-to-client stream, until a probe missed ``probe_misses`` times. A refused
+    reconnect is the server gone.
+    """
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, status_log: HttpStatusLog) -> None:
+        self._inner = inner
+        self._status_log = status_log
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        try:
+            return await self._inner.handle_async_request(request)
+        except httpx2.ConnectError as error:
+            notify = self._status_log.on_unreachable
+            if request.method == "GET" and notify is not None:
+                said = str(error) or type(error).__name__
+                notify(f"the server stopped accepting connections ({said})")
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 def http_client(spec: HttpSpec, status_log: HttpStatusLog) -> httpx2.AsyncClient:
     """The client a streamable-HTTP session uses, with a pool no accepted spec can exhaust.
 
     httpx's default pool (100 connections) is smaller than a ``max_concurrency`` of 100 plus
     the standing GET stream, and a request that waits out the pool timeout kills the session
-    (``PoolTimeout``); the pool is sized from ``max_concurrency`` instead.
+    (``PoolTimeout``); the pool is sized from ``max_concurrency`` instead. Its transport is
+    httpx's own, watched (:class:`_Watched`); proxies from the environment keep theirs.
     """
     t = spec.timeouts
     size = spec.max_concurrency + _STANDING_STREAMS
+    limits = httpx2.Limits(max_connections=size, max_keepalive_connections=size)
     return httpx2.AsyncClient(
         headers=dict(spec.headers),
         timeout=httpx2.Timeout(t.connect, read=max(300.0, t.request + t.probe_timeout)),
-        limits=httpx2.Limits(max_connections=size, max_keepalive_connections=size),
+        limits=limits,
+        transport=_Watched(httpx2.AsyncHTTPTransport(limits=limits), status_log),
         event_hooks={"response": [status_log.on_response]},
     )

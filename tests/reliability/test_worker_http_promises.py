@@ -213,3 +213,19 @@ async def test_150_concurrent_calls_fit_the_connection_pool() -> None:
                 results = [await envelope.reply.wait() for envelope in envelopes]
             assert not worker.exited.is_set()
     assert [text_of(result) for result in results] == ["slept"] * 150
+
+
+async def test_a_server_that_dies_while_idle_is_noticed_without_probes() -> None:
+    # The SDK reopens the dropped GET stream once and gives up quietly when that is refused;
+    # without probes, nothing else would ever look.
+    quiet = Timeouts(connect=10, initialize=20, request=20, shutdown=2, probe_interval=None)
+    async with (
+        http_server(MCP_SERVER, "streamable-http") as server,
+        running(spec_for(server, quiet)) as worker,
+    ):
+        assert text_of(await worker.call("call_tool", name="add", arguments={"a": 1, "b": 2}))
+        await server.kill()
+        with trio.fail_after(20):
+            exit = await worker.wait_exit()
+    assert exit.kind == "abnormal"
+    assert exit.cause.startswith("the server stopped accepting connections")
