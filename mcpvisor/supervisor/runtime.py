@@ -178,11 +178,15 @@ class _Slot:
     scope: trio.CancelScope | None = None
     worker_done: trio.Event = attrs.Factory(_set_event)
     lost: bool = False
-    """The current worker's session was lost and nothing of its server still runs here (it
-    was killed outright, or it is remote): the next start need not wait for ``worker_done``."""
+    """The current worker's session was lost and its server is gone (a stdio server's
+    process and process group, see ``Link.server_gone``; a remote one never ran here): the
+    next start need not wait for ``worker_done``."""
     worker_shutdown: float = 0.0
     """``timeouts.shutdown`` of the spec the current worker runs: it bounds that worker's
     teardown even after a reload has replaced ``spec``."""
+    worker_until: float = -math.inf
+    """Until when the current worker waits for the one before it: stopped while it waits,
+    it is done no later than that, so its own replacement waits at least as long."""
     ready: Ready | None = None
     _changed: trio.Event | None = None
     timer: trio.CancelScope | None = None
@@ -507,8 +511,9 @@ class Supervisor:
     def _start_worker(self, name: str) -> None:
         slot = self._slots[name]
         previous = None if slot.lost else slot.worker_done
-        # The outgoing worker's teardown ends within its own spec's shutdown bound.
-        until = trio.current_time() + slot.worker_shutdown + 1.0
+        # The outgoing worker's teardown ends within its own spec's shutdown bound, or, if it
+        # is still waiting for its own predecessor, once that wait ends.
+        until = max(trio.current_time() + slot.worker_shutdown + 1.0, slot.worker_until)
         self._stop_worker(slot, "the server is restarting")
         slot.generation += 1
         # A caller that finds every serving task busy hands its envelope over at once (the
@@ -519,6 +524,7 @@ class Supervisor:
         slot.worker_done = trio.Event()
         slot.lost = False
         slot.worker_shutdown = slot.spec.timeouts.shutdown
+        slot.worker_until = until
         self._spawn(
             self._worker_task,
             name,
@@ -590,8 +596,8 @@ class Supervisor:
         previous: trio.Event | None,
         until: float,
     ) -> None:
-        """Run one worker, once ``previous`` (the worker it replaces, unless nothing of that
-        one's server still runs) is done or ``until`` has passed: see :meth:`_await_previous`.
+        """Run one worker, once ``previous`` (the worker it replaces, unless that one's server
+        is gone) is done or ``until`` has passed: see :meth:`_await_previous`.
         ``done`` is set only once ``previous`` is too (or ``until`` passed), even when this
         worker is cancelled while it waits, so the next worker waits for both."""
         report = _Report(self, name, generation)
@@ -682,7 +688,7 @@ class Supervisor:
         slot = self._slots.get(name)
         if slot is None or slot.generation != generation or self._closing:
             return
-        # With nothing of the server left running, a replacement may start while this one
+        # With the server gone, a replacement may start while this one
         # tears down; otherwise it waits for the teardown (see _await_previous).
         slot.lost = gone
         now = trio.current_time()

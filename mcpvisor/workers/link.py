@@ -39,10 +39,10 @@ class Link:
         self.on_lost: Callable[[Link], None] | None = None
 
     def server_gone(self) -> bool:
-        """Whether nothing of the server still runs on this host, so that a new session of it
-        cannot clash with this one's leftovers (a port, a lock, a file). A remote server never
-        ran here, nor does an in-process one outlive its session; a process may (see
-        :class:`~mcpvisor.workers.stdio.StdioTransport`)."""
+        """Whether the server is gone, so that a new session of it need not wait for this one's
+        teardown to free a port, a lock or a file. A remote server never ran here, and an
+        in-process one is the host's own object; a process may linger (see
+        :meth:`~mcpvisor.workers.stdio.StdioTransport.server_gone`)."""
         return True
 
     def _declare(self, kind: LostKind, cause: str) -> bool:

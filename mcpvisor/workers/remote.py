@@ -10,6 +10,7 @@ which status the server gave.
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Callable
 
 import attrs
@@ -53,8 +54,9 @@ class HttpStatusLog:
     last: str | None = None
     session_gone: str | None = None
     on_unreachable: Callable[[str], None] | None = None
-    """Called with a cause when the standing GET stream cannot reconnect (see
-    :func:`http_client`): a server that died while idle is otherwise only seen by a probe."""
+    """Called with a cause when a GET (the standing stream, or its reconnect) cannot connect
+    (see :func:`http_client`): a server that died while idle is otherwise only seen by a
+    probe."""
 
     async def on_response(self, response: httpx2.Response) -> None:
         if response.request.method != "POST" or response.status_code < 400:
@@ -82,8 +84,8 @@ class HttpStatusLog:
 async def _said_in(response: httpx2.Response) -> str | None:
     """The message of an error response's body: a JSON-RPC error's, else the text itself.
 
-    Read only when the body is known to be small or is JSON (what the SDK reads anyway); the
-    read content stays on the response for the SDK.
+    Read only when its length is declared and small, or when it is JSON, which the SDK reads
+    whole anyway; the read content stays on the response for the SDK.
     """
     kind = response.headers.get("content-type", "").lower()
     try:
@@ -99,7 +101,7 @@ async def _said_in(response: httpx2.Response) -> str | None:
     text = body[:_ERROR_BODY_BYTES].decode(errors="replace")
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
     error = parsed.get("error") if isinstance(parsed, dict) else None
     message = error.get("message") if isinstance(error, dict) else None
@@ -111,8 +113,8 @@ class _Watched(httpx2.AsyncBaseTransport):
 
     The SDK reopens a dropped standing GET stream once, a second later, and gives up quietly
     if that fails: a server that died while idle left a session that looked alive, without
-    its server-to-client stream, until a probe missed ``probe_misses`` times. A refused
-    reconnect is the server gone.
+    its server-to-client stream, until a probe missed ``probe_misses`` times. A GET that
+    cannot connect (refused, or its host not found) is the server gone.
     """
 
     def __init__(self, inner: httpx2.AsyncBaseTransport, status_log: HttpStatusLog) -> None:
@@ -138,16 +140,22 @@ def http_client(spec: HttpSpec, status_log: HttpStatusLog) -> httpx2.AsyncClient
 
     httpx's default pool (100 connections) is smaller than a ``max_concurrency`` of 100 plus
     the standing GET stream, and a request that waits out the pool timeout kills the session
-    (``PoolTimeout``); the pool is sized from ``max_concurrency`` instead. Its transport is
-    httpx's own, watched (:class:`_Watched`); proxies from the environment keep theirs.
+    (``PoolTimeout``); the pool is sized from ``max_concurrency`` instead.
+
+    Its transport is httpx's own, watched (:class:`_Watched`), unless the environment names a
+    proxy: httpx honours ``HTTPS_PROXY`` and its kin only for a client given no transport, and
+    a refused connection would then be the proxy's, not the server's (probes still watch).
     """
     t = spec.timeouts
     size = spec.max_concurrency + _STANDING_STREAMS
     limits = httpx2.Limits(max_connections=size, max_keepalive_connections=size)
+    watched = None
+    if not urllib.request.getproxies():
+        watched = _Watched(httpx2.AsyncHTTPTransport(limits=limits), status_log)
     return httpx2.AsyncClient(
         headers=dict(spec.headers),
         timeout=httpx2.Timeout(t.connect, read=max(300.0, t.request + t.probe_timeout)),
         limits=limits,
-        transport=_Watched(httpx2.AsyncHTTPTransport(limits=limits), status_log),
+        transport=watched,
         event_hooks={"response": [status_log.on_response]},
     )

@@ -69,8 +69,8 @@ class WorkerHooks:
       expired or probes failed; when the link was lost, once the calls in flight have taken
       the answers the transport had already read (a scheduler pass or two), so an owner that
       fails outstanding requests then cannot beat an answer. Queued envelopes have been failed
-      as unsent by then. ``gone`` says whether nothing of the server still runs on this host
-      (a process that was killed outright, a remote or in-process server): only then may a
+      as unsent by then. ``gone`` says whether the server is gone (a process killed outright,
+      its process group empty; a remote or in-process server): only then may a
       new session start before this one's teardown ends without meeting the old one's port,
       lock or files. The :class:`WorkerExit` returned later carries the same kind and cause.
       Not called when the owner stopped the worker.

@@ -159,7 +159,10 @@ class StdioTransport(Link):
         """The child has exited and been reaped, and nothing is left in its process group: a
         server killed outright. One that hung, closed its stdout or stopped reading its stdin
         may still hold what a new session needs, and so may the helpers a dead launcher (``npm
-        exec``, ``uvx``) leaves in its group, until teardown has killed them."""
+        exec``, ``uvx``) leaves in its group, until teardown has killed them. Helpers that left
+        the group (``setsid``, double-forked daemons) are not looked for here, which would scan
+        all of /proc on the event loop; teardown finds and kills them as the new session
+        starts."""
         return self._exited.is_set() and (self.pid is None or not group_exists(self.pid))
 
     @asynccontextmanager

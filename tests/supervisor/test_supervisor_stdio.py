@@ -362,7 +362,9 @@ async def test_a_server_lost_while_still_running_is_replaced_only_once_it_is_gon
 
 
 async def test_a_replacement_stopped_while_it_waits_passes_the_wait_on() -> None:
-    async with mv.open_supervisor(mv.SupervisorSpec(servers=[lingering("s")])) as client:
+    # Long enough a teardown that the third session's own start cannot outlast it.
+    spec = mv.SupervisorSpec(servers=[lingering("s", shutdown=3.0)])
+    async with mv.open_supervisor(spec) as client:
         old = client.status().servers["s"].pid
         assert old is not None
         with structlog.testing.capture_logs() as logs:
@@ -423,3 +425,25 @@ async def test_a_progress_callback_that_is_not_callable_is_refused() -> None:
         with pytest.raises(mv.UsageError) as caught:
             await client.call_tool("files", "echo", {"text": "x"}, progress="loud")  # type: ignore[arg-type]
     assert "progress" in str(caught.value) and "must be a callable" in str(caught.value)
+
+
+async def test_a_shortened_reload_then_a_restart_still_waits_out_the_first_bound() -> None:
+    # The reload's session waits for the old one's 3 s bound; stopped meanwhile, it hands
+    # that wait on, not one bounded by its own 0.2 s.
+    async with mv.open_supervisor(
+        mv.SupervisorSpec(servers=[lingering("s", shutdown=3.0)])
+    ) as client:
+        old = client.status().servers["s"].pid
+        assert old is not None
+        with structlog.testing.capture_logs() as logs:
+            async with trio.open_nursery() as nursery:
+                shorter = mv.SupervisorSpec(servers=[lingering("s", shutdown=0.2)])
+                nursery.start_soon(client.reconfigure, shorter)
+                await until(
+                    client, lambda _: any(e["event"] == "server.waiting_for_previous" for e in logs)
+                )
+                await client.stop("s")
+                await client.revive("s")
+            await until(client, replaced("s", old))
+        assert not alive(old)
+        assert not [e for e in logs if e["event"] == "server.previous_overstayed"]

@@ -94,3 +94,36 @@ async def test_sse_call_works(mcp_server: Path) -> None:
             assert sum_of(result) == "42"
             assert await worker.call("probe") is None
     assert (await worker.wait_exit()).kind == "stopped"
+
+
+async def test_a_streamable_http_session_goes_through_the_environments_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # httpx honours HTTP(S)_PROXY only for a client given no transport of its own: the
+    # transport that watches for a refused GET must not cost a host its proxy.
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    proxy = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    seen: list[bytes] = []
+
+    async def answer_as_a_proxy() -> None:
+        connection, _ = await listener.accept()
+        with connection:
+            seen.append(await connection.recv(65536))
+            await connection.send(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+
+    spec = HttpSpec(name="web", url="http://mcp.invalid/mcp", timeouts=FAST, protocol="legacy")
+    _send, receive = trio.open_memory_channel[Envelope](1)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(answer_as_a_proxy)
+            with pytest.raises(StartError):
+                await run_worker(spec, receive)
+            nursery.cancel_scope.cancel()
+    listener.close()
+    assert seen and seen[0].startswith(b"POST http://mcp.invalid/mcp HTTP/1.1")
