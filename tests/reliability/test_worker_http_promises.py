@@ -9,6 +9,7 @@ import os
 import signal
 from typing import Any
 
+import attrs
 import mcp_types as types
 import pytest
 import structlog
@@ -95,15 +96,7 @@ async def test_a_probe_no_answer_is_a_miss_at_its_timeout_on_a_wedged_server() -
     # five seconds; on a stopped server the first one's POST never ends, so from the second
     # miss on, each came that late.
     courtesy = 5.0
-    timeouts = Timeouts(
-        connect=10,
-        initialize=20,
-        request=20,
-        shutdown=2,
-        probe_interval=0.2,
-        probe_timeout=0.3,
-        probe_misses=2,
-    )
+    timeouts = attrs.evolve(PROBING, probe_interval=0.2, probe_timeout=0.3)
     lost = trio.Event()
     hooks = WorkerHooks(on_lost=lambda cause, kind, gone: lost.set())
     async with raw_http_server(RAW_HTTP) as server:

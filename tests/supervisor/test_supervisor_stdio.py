@@ -361,6 +361,13 @@ async def test_a_server_lost_while_still_running_is_replaced_only_once_it_is_gon
         assert not alive(old)
 
 
+async def restart_once_waiting(client: mv.SupervisorClient, logs: list[Any]) -> None:
+    """Once the new session of ``s`` waits for its old one, stop and revive ``s``."""
+    await until(client, lambda _: any(e["event"] == "server.waiting_for_previous" for e in logs))
+    await client.stop("s")
+    await client.revive("s")
+
+
 async def test_a_replacement_stopped_while_it_waits_passes_the_wait_on() -> None:
     # Long enough a teardown that the third session's own start cannot outlast it.
     spec = mv.SupervisorSpec(servers=[lingering("s", shutdown=3.0)])
@@ -369,11 +376,7 @@ async def test_a_replacement_stopped_while_it_waits_passes_the_wait_on() -> None
         assert old is not None
         with structlog.testing.capture_logs() as logs:
             await client.restart("s")
-            await until(
-                client, lambda _: any(e["event"] == "server.waiting_for_previous" for e in logs)
-            )
-            await client.stop("s")
-            await client.revive("s")
+            await restart_once_waiting(client, logs)
             await until(client, replaced("s", old))
         assert not alive(old)
 
@@ -439,11 +442,7 @@ async def test_a_shortened_reload_then_a_restart_still_waits_out_the_first_bound
             async with trio.open_nursery() as nursery:
                 shorter = mv.SupervisorSpec(servers=[lingering("s", shutdown=0.2)])
                 nursery.start_soon(client.reconfigure, shorter)
-                await until(
-                    client, lambda _: any(e["event"] == "server.waiting_for_previous" for e in logs)
-                )
-                await client.stop("s")
-                await client.revive("s")
+                await restart_once_waiting(client, logs)
             await until(client, replaced("s", old))
         assert not alive(old)
         assert not [e for e in logs if e["event"] == "server.previous_overstayed"]
