@@ -688,8 +688,8 @@ class Supervisor:
         slot = self._slots.get(name)
         if slot is None or slot.generation != generation or self._closing:
             return
-        # With the server gone, a replacement may start while this one
-        # tears down; otherwise it waits for the teardown (see _await_previous).
+        # With the server gone, a replacement may start while this one tears down;
+        # otherwise it waits for that teardown (see _await_previous).
         slot.lost = gone
         now = trio.current_time()
         inp: Input = Exited(name, now, "normal" if kind == "normal" else "abnormal", cause)
