@@ -43,17 +43,18 @@ class HttpStatusLog:
     Installed as an httpx response hook; ``failures`` only grows, so a caller compares it
     before and after a request to learn whether that request met an HTTP failure.
 
-    ``session_gone`` keeps what the server said (unredacted) when it answered a request on
-    this session with 400 or 404 and words that say it does not know the session. The SDK
-    passes such an answer on only when its body is a JSON-RPC error with an ``id``; the
-    TypeScript SDK's ("Bad Request: No valid session ID provided", after a restart) has none,
-    and reaches the worker as the SDK's stand-in message, which says nothing of the session.
+    ``session_gone`` keeps what the server said when it answered a request on this session
+    with 400 or 404 and words that say it does not know the session (unredacted, so kept out
+    of the repr; the worker redacts it for the cause). The SDK passes such an answer on only
+    when its body is a JSON-RPC error with an ``id``; the TypeScript SDK's ("Bad Request: No
+    valid session ID provided", after a restart) has none, and reaches the worker as the
+    SDK's stand-in message, which says nothing of the session.
     """
 
     failures: int = 0
     last: str | None = None
-    session_gone: str | None = None
-    on_unreachable: Callable[[str], None] | None = None
+    session_gone: str | None = attrs.field(default=None, repr=False)
+    on_unreachable: Callable[[str], None] | None = attrs.field(default=None, repr=False)
     """Called with a cause when a GET (the standing stream, or its reconnect) cannot connect
     (see :func:`http_client`): a server that died while idle is otherwise only seen by a
     probe."""

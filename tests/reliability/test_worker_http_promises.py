@@ -23,6 +23,7 @@ from mcpvisor.workers import (
     WorkerHooks,
     run_worker,
 )
+from mcpvisor.workers.remote import HttpStatusLog
 from tests.conftest import MCP_SERVER, SERVERS
 from tests.workers.worker_helpers import FAST, HttpServer, http_server, raw_http_server, running
 
@@ -222,3 +223,11 @@ async def test_a_server_that_dies_while_idle_is_noticed_without_probes() -> None
             exit = await worker.wait_exit()
     assert exit.kind == "abnormal"
     assert exit.cause.startswith("the server stopped accepting connections")
+
+
+def test_what_a_server_said_of_a_gone_session_stays_out_of_the_logs_repr() -> None:
+    # It is kept unredacted (the worker redacts it for the cause), so no repr may show it.
+    log = HttpStatusLog(failures=1, last="HTTP 400 Bad Request")
+    log.session_gone = f"No valid session ID provided ({TOKEN})"
+    assert "sk-live-header-secret" not in repr(log)
+    assert "HTTP 400" in repr(log)
