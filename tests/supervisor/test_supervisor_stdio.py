@@ -6,7 +6,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -327,6 +328,16 @@ def lingering(name: str, *flags: str, shutdown: float = 1.0, **timeouts: Any) ->
     return raw(name, "--linger", "--ignore-sigterm", *flags, script=BAD_SERVER, timeouts=bound)
 
 
+@asynccontextmanager
+async def lingering_supervisor(shutdown: float) -> AsyncIterator[tuple[mv.SupervisorClient, int]]:
+    """A supervisor running ``lingering("s", shutdown=shutdown)``, and that server's pid."""
+    spec = mv.SupervisorSpec(servers=[lingering("s", shutdown=shutdown)])
+    async with mv.open_supervisor(spec) as client:
+        old = client.status().servers["s"].pid
+        assert old is not None
+        yield client, old
+
+
 def replaced(name: str, old: int) -> Callable[[mv.SupervisorStatus], bool]:
     def ready(status: mv.SupervisorStatus) -> bool:
         server = status.servers[name]
@@ -361,7 +372,7 @@ async def test_a_server_lost_while_still_running_is_replaced_only_once_it_is_gon
         assert not alive(old)
 
 
-async def restart_once_waiting(client: mv.SupervisorClient, logs: list[Any]) -> None:
+async def stop_and_revive_once_waiting(client: mv.SupervisorClient, logs: list[Any]) -> None:
     """Once the new session of ``s`` waits for its old one, stop and revive ``s``."""
     await until(client, lambda _: any(e["event"] == "server.waiting_for_previous" for e in logs))
     await client.stop("s")
@@ -370,28 +381,35 @@ async def restart_once_waiting(client: mv.SupervisorClient, logs: list[Any]) -> 
 
 async def test_a_replacement_stopped_while_it_waits_passes_the_wait_on() -> None:
     # Long enough a teardown that the third session's own start cannot outlast it.
-    spec = mv.SupervisorSpec(servers=[lingering("s", shutdown=3.0)])
-    async with mv.open_supervisor(spec) as client:
-        old = client.status().servers["s"].pid
-        assert old is not None
+    async with lingering_supervisor(shutdown=3.0) as (client, old):
         with structlog.testing.capture_logs() as logs:
             await client.restart("s")
-            await restart_once_waiting(client, logs)
+            await stop_and_revive_once_waiting(client, logs)
             await until(client, replaced("s", old))
         assert not alive(old)
 
 
 async def test_a_reload_that_shortens_shutdown_waits_out_the_old_bound() -> None:
     # The old session tears down within its own (longer) bound; the new one waits for it.
-    async with mv.open_supervisor(
-        mv.SupervisorSpec(servers=[lingering("s", shutdown=3.0)])
-    ) as client:
-        old = client.status().servers["s"].pid
-        assert old is not None
+    async with lingering_supervisor(shutdown=3.0) as (client, old):
         report = await client.reconfigure(mv.SupervisorSpec(servers=[lingering("s", shutdown=0.2)]))
         assert report.restarted == ("s",)
         await until(client, replaced("s", old))
         assert not alive(old)
+
+
+async def test_a_shortened_reload_then_a_restart_still_waits_out_the_first_bound() -> None:
+    # The reload's session waits for the old one's 3 s bound; stopped meanwhile, it hands
+    # that wait on, not one bounded by its own 0.2 s.
+    async with lingering_supervisor(shutdown=3.0) as (client, old):
+        with structlog.testing.capture_logs() as logs:
+            async with trio.open_nursery() as nursery:
+                shorter = mv.SupervisorSpec(servers=[lingering("s", shutdown=0.2)])
+                nursery.start_soon(client.reconfigure, shorter)
+                await stop_and_revive_once_waiting(client, logs)
+            await until(client, replaced("s", old))
+        assert not alive(old)
+        assert not [e for e in logs if e["event"] == "server.previous_overstayed"]
 
 
 @pytest.mark.parametrize("kind", ["plain function", "returns an awaitable"])
@@ -428,21 +446,3 @@ async def test_a_progress_callback_that_is_not_callable_is_refused() -> None:
         with pytest.raises(mv.UsageError) as caught:
             await client.call_tool("files", "echo", {"text": "x"}, progress="loud")  # type: ignore[arg-type]
     assert "progress" in str(caught.value) and "must be a callable" in str(caught.value)
-
-
-async def test_a_shortened_reload_then_a_restart_still_waits_out_the_first_bound() -> None:
-    # The reload's session waits for the old one's 3 s bound; stopped meanwhile, it hands
-    # that wait on, not one bounded by its own 0.2 s.
-    async with mv.open_supervisor(
-        mv.SupervisorSpec(servers=[lingering("s", shutdown=3.0)])
-    ) as client:
-        old = client.status().servers["s"].pid
-        assert old is not None
-        with structlog.testing.capture_logs() as logs:
-            async with trio.open_nursery() as nursery:
-                shorter = mv.SupervisorSpec(servers=[lingering("s", shutdown=0.2)])
-                nursery.start_soon(client.reconfigure, shorter)
-                await restart_once_waiting(client, logs)
-            await until(client, replaced("s", old))
-        assert not alive(old)
-        assert not [e for e in logs if e["event"] == "server.previous_overstayed"]
