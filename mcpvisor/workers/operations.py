@@ -46,8 +46,12 @@ def as_async_progress(fn: Callable[[float, float | None, str | None], object]) -
     return call
 
 
-def _progress(value: object) -> object:
-    return as_async_progress(value) if callable(value) else value
+def _progress(value: object) -> ProgressCallback | None:
+    if value is None:
+        return None
+    if not callable(value):
+        raise UsageError("progress", "must be a callable")
+    return as_async_progress(value)
 
 
 CacheMode: TypeAlias = Literal["use", "refresh", "bypass"]
@@ -228,11 +232,6 @@ def _check_cache_mode(_instance: object, attribute: attrs.Attribute[Any], value:
         raise UsageError(_alias(attribute), f"must be one of {', '.join(_CACHE_MODES)}")
 
 
-def _check_progress(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not callable(value):
-        raise UsageError(_alias(attribute), "must be a callable")
-
-
 @attrs.frozen
 class Operation:
     """One MCP operation, ready to send. Subclasses are the operations a worker serves.
@@ -360,9 +359,7 @@ class CallTool(Operation):
     tool: str = attrs.field(alias="name", validator=_check_name)
     arguments: Mapping[str, Any] | None = attrs.field(default=None, converter=_arguments)
     meta: Mapping[str, Any] | None = attrs.field(default=None, converter=_meta)
-    progress: ProgressCallback | None = attrs.field(
-        default=None, eq=False, converter=_progress, validator=_check_progress
-    )
+    progress: ProgressCallback | None = attrs.field(default=None, eq=False, converter=_progress)
 
     @property
     def target(self) -> str:
